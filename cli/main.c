@@ -15,6 +15,7 @@ static const spx_command commands[] = {
     {"inspect", spx_cmd_inspect, "print the header, metadata and tensor table of a .spx; --check verifies checksums"},
     {"ppl", spx_cmd_ppl, "perplexity of a .spx model over a text or token file"},
     {"run", spx_cmd_run, "generate text greedily from a prompt"},
+    {"prune", spx_cmd_prune, "one-shot pruning: SparseGPT, Wanda or magnitude, unstructured or N:M"},
     {"synth", spx_cmd_synth, "write a small synthetic Hugging Face checkpoint from a seed"},
 };
 

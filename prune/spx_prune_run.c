@@ -1,0 +1,212 @@
+/* spx_prune_run.c: the sequential block-by-block pruning driver (see spx_prune_run.h). */
+#include "spx_prune_run.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spx_ckd.h"
+#include "spx_forward.h"
+#include "spx_hessian.h"
+#include "spx_sparsegpt.h"
+#include "spx_wanda.h"
+
+static const char *const lin_base[SPX_LIN_COUNT] = {
+    "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+
+/* Which Hessian (input kind) feeds each linear: 0 attn input, 1 o input, 2 mlp input, 3 down input. */
+static const int lin_input[SPX_LIN_COUNT] = {0, 0, 0, 1, 2, 2, 3};
+
+const char *spx_lin_base(int lin)
+{
+    return (lin >= 0 && lin < SPX_LIN_COUNT) ? lin_base[lin] : "?";
+}
+
+spx_linear *spx_lin_get(spx_layer *L, int lin)
+{
+    spx_linear *t[SPX_LIN_COUNT] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    if (lin < 0 || lin >= SPX_LIN_COUNT || !t[lin]->w)
+        return NULL;
+    return t[lin];
+}
+
+typedef struct capture {
+    spx_hessian *h[4];          /* per input kind; NULL = not captured in this pass */
+    spx_ctx *ctx;
+    int rc;
+} capture;
+
+static void cap(capture *c, int kind, const float *x, size_t n)
+{
+    if (c->h[kind] && c->rc == 0)
+        c->rc = spx_hessian_add(c->ctx, c->h[kind], x, n);
+}
+static void hook_attn(void *ud, uint32_t l, const float *x, size_t n) { (void)l; cap(ud, 0, x, n); }
+static void hook_o(void *ud, uint32_t l, const float *x, size_t n) { (void)l; cap(ud, 1, x, n); }
+static void hook_mlp(void *ud, uint32_t l, const float *x, size_t n) { (void)l; cap(ud, 2, x, n); }
+static void hook_down(void *ud, uint32_t l, const float *x, size_t n) { (void)l; cap(ud, 3, x, n); }
+
+/* Run block `layer` over every window; in place (advance) or on a scratch copy (capture only). */
+static int run_block(spx_ctx *ctx, const spx_model *m, spx_state *st, uint32_t layer, float *X, float *scratch,
+                     uint32_t nsamples, uint32_t seqlen, capture *c, int advance)
+{
+    size_t per = (size_t)seqlen * m->cfg.dim;
+    spx_forward_hooks hooks = {c, hook_attn, hook_o, hook_mlp, hook_down};
+    for (uint32_t s = 0; s < nsamples; s++) {
+        float *x = X + (size_t)s * per;
+        if (!advance) {
+            memcpy(scratch, x, per * sizeof(float));
+            x = scratch;
+        }
+        spx_state_reset(st);
+        int rc = spx_block_forward(ctx, m, st, layer, x, seqlen, c ? &hooks : NULL);
+        if (rc < 0)
+            return rc;
+        if (c && c->rc < 0)
+            return c->rc;
+    }
+    return 0;
+}
+
+static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin, spx_hessian *h,
+                     spx_prune_layer_info *info)
+{
+    int rc = 0;
+    size_t rows = lin->rows, cols = lin->cols, numel;
+    float *W = lin->owned, *W0 = NULL;
+    const float *H = h ? spx_hessian_matrix(h) : NULL;
+    if (!W)
+        return spx_err_set(ctx, SPX_E_INTERNAL, "%s: weights are not writable (open with copy)", info->name);
+    if (spx_ckd_mul_size(rows, cols, &numel))
+        return spx_err_set(ctx, SPX_E_OVERFLOW, "%s: size overflow", info->name);
+    if (H) {
+        W0 = malloc(numel * sizeof(float));
+        if (!W0)
+            SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", info->name);
+        memcpy(W0, W, numel * sizeof(float));
+    }
+    switch (o->method) {
+    case SPX_PRUNE_SPARSEGPT:
+        rc = spx_sparsegpt_prune(ctx, W, rows, cols, H, &o->p, &info->rep);
+        break;
+    case SPX_PRUNE_WANDA:
+        rc = spx_wanda_prune(ctx, W, rows, cols, spx_hessian_colsq(h), &o->p, &info->rep);
+        break;
+    default:
+        rc = spx_magnitude_prune(ctx, W, rows, cols, &o->p, &info->rep);
+        break;
+    }
+    if (rc < 0)
+        goto done;
+    info->recon_err = NAN;
+    info->tokens = h ? spx_hessian_tokens(h) : 0;
+    if (H)
+        SPX_TRY(rc, spx_prune_recon_error(ctx, W0, W, rows, cols, H, &info->recon_err));
+done:
+    if (rc < 0)
+        spx_err_prefix(ctx, "%s: ", info->name);
+    free(W0);
+    return rc;
+}
+
+int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_t nsamples, uint32_t seqlen,
+                    const spx_prune_run_opts *o, spx_prune_layer_info **infos, size_t *n_infos)
+{
+    int rc = 0;
+    const spx_model_config *cfg = &m->cfg;
+    spx_state *st = NULL;
+    float *X = NULL, *scratch = NULL;
+    spx_prune_layer_info *inf = NULL;
+    size_t ninf = 0, per, total;
+    capture c;
+    memset(&c, 0, sizeof c);
+    c.ctx = ctx;
+    *infos = NULL;
+    *n_infos = 0;
+    int have_data = windows && nsamples > 0;
+    if (!have_data && o->method != SPX_PRUNE_MAGNITUDE)
+        return spx_err_set(ctx, SPX_E_ARG, "%s pruning needs calibration data",
+                           o->method == SPX_PRUNE_WANDA ? "Wanda" : "SparseGPT");
+    inf = calloc((size_t)cfg->n_layers * SPX_LIN_COUNT, sizeof *inf);
+    if (!inf)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
+    if (have_data) {
+        if (spx_ckd_mul_size(seqlen, cfg->dim, &per) || spx_ckd_mul_size(per, nsamples, &total) ||
+            spx_ckd_mul_size(total, sizeof(float), &total))
+            SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "calibration activations: size overflow");
+        X = malloc(total);
+        scratch = malloc(per * sizeof(float));
+        if (!X || !scratch)
+            SPX_FAIL(ctx, rc, SPX_E_NOMEM, "cannot allocate %zu bytes of calibration activations", total);
+        for (uint32_t s = 0; s < nsamples; s++)
+            SPX_TRY(rc, spx_embed(ctx, m, windows + (size_t)s * seqlen, seqlen, X + (size_t)s * per));
+        SPX_TRY(rc, spx_state_new(ctx, m, seqlen, seqlen, &st));
+    }
+    /* groups in true-sequential order; without it a single group holds every linear */
+    static const unsigned groups_seq[4] = {0x07u, 0x08u, 0x30u, 0x40u};
+    static const unsigned groups_all[1] = {0x7fu};
+    const unsigned *groups = o->true_sequential ? groups_seq : groups_all;
+    int ngroups = o->true_sequential ? 4 : 1;
+    for (uint32_t l = 0; l < cfg->n_layers; l++) {
+        spx_layer *L = &m->layers[l];
+        for (int g = 0; g < ngroups; g++) {
+            unsigned todo = 0;
+            for (int k = 0; k < SPX_LIN_COUNT; k++) {
+                char name[64];
+                if (!(groups[g] & (1u << k)) || !spx_lin_get(L, k))
+                    continue;
+                spx_tensor_name(name, sizeof name, (int)l, lin_base[k], "weight");
+                if (o->skip && o->skip(o->skip_ud, name))
+                    continue;
+                todo |= 1u << k;
+            }
+            if (!todo)
+                continue;
+            if (have_data) {
+                for (int k = 0; k < SPX_LIN_COUNT; k++) {
+                    int kind = lin_input[k];
+                    if (!(todo & (1u << k)) || c.h[kind])
+                        continue;
+                    spx_linear *lin = spx_lin_get(L, k);
+                    SPX_TRY(rc, spx_hessian_new(ctx, lin->cols, 3u /* full + colsq */, &c.h[kind]));
+                }
+                SPX_TRY(rc, run_block(ctx, m, st, l, X, scratch, nsamples, seqlen, &c, 0));
+                for (int kind = 0; kind < 4; kind++)
+                    if (c.h[kind])
+                        spx_hessian_symmetrize(c.h[kind]);
+            }
+            for (int k = 0; k < SPX_LIN_COUNT; k++) {
+                if (!(todo & (1u << k)))
+                    continue;
+                spx_prune_layer_info *info = &inf[ninf];
+                spx_tensor_name(info->name, sizeof info->name, (int)l, lin_base[k], "weight");
+                info->layer = l;
+                info->lin = k;
+                spx_linear *lin = spx_lin_get(L, k);
+                info->rows = lin->rows;
+                info->cols = lin->cols;
+                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], info));
+                ninf++;
+            }
+            for (int kind = 0; kind < 4; kind++) {
+                spx_hessian_free(c.h[kind]);
+                c.h[kind] = NULL;
+            }
+        }
+        if (have_data)
+            SPX_TRY(rc, run_block(ctx, m, st, l, X, scratch, nsamples, seqlen, NULL, 1));
+        spx_progress_report(&o->progress, "prune: block", l + 1, cfg->n_layers);
+    }
+    *infos = inf;
+    *n_infos = ninf;
+    inf = NULL;
+done:
+    for (int kind = 0; kind < 4; kind++)
+        spx_hessian_free(c.h[kind]);
+    free(inf);
+    free(X);
+    free(scratch);
+    spx_state_free(st);
+    return rc;
+}
