@@ -49,7 +49,7 @@
  *   172   20 reserved   zero
  *
  * Metadata section: u32 count, then `count` entries in strictly ascending key order (bytewise):
- *   u16 key_len, key bytes (1..255, [a-z0-9_.]), u8 type, value.
+ *   u16 key_len, key bytes (1..255, [a-z0-9_.], no leading/trailing/doubled dot), u8 type, value.
  *   Scalar value types: U32 I32 U64 I64 F32 F64 (fixed width), BOOL (1 byte, 0 or 1),
  *   STR (u32 len + bytes, UTF-8, no NUL), ARR (u8 elem type (scalar or STR), u64 count, elements).
  *
@@ -169,6 +169,7 @@ typedef struct spx_tensor {
 const char *spx_dtype_name(int dtype);        /* "F32", ... or "?" */
 const char *spx_encoding_name(int enc);       /* "dense", "bitmask", "nm", "csr16", "csr32" or "?" */
 const char *spx_role_name(int role);
+const char *spx_meta_type_name(int type);    /* "U32", ..., "ARR" or "?" */
 size_t spx_dtype_size(int dtype);             /* bytes per element, 0 if unknown */
 /* Parse "f32"/"F32"/"f16"/"bf16"... returns dtype or -1. */
 int spx_dtype_parse(const char *s);
@@ -178,7 +179,7 @@ int spx_tensor_numel(spx_ctx *ctx, const spx_tensor *t, uint64_t *out);
 
 /* Exact byte length of the blob implied by (dims, dtype, encoding, nnz, nm_n, nm_m), and the
  * offsets of each sub-array inside it (off[0] values, off[1] mask/col_idx, off[2] row_offsets/row_ptr;
- * unused entries are 0). Fails with SPX_E_DIMS/SPX_E_ENCODING/SPX_E_OVERFLOW. */
+ * unused entries are 0). Fails with SPX_E_DTYPE/SPX_E_DIMS (also on size overflow)/SPX_E_ENCODING. */
 int spx_encoding_layout(spx_ctx *ctx, const spx_tensor *t, uint64_t *size, uint64_t off[3]);
 
 /* ---- sparse encodings (format/spx_encode.c) ------------------------------------------------ */

@@ -1,0 +1,356 @@
+/* spx_sparsegpt.c: SparseGPT factor (damped inverse Cholesky, double) and blocked sweep (fp32). */
+#include "spx_sparsegpt.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spx_ckd.h"
+#include "spx_prune_select.h"
+
+/* Reverse a flat array of n doubles in place: for a row-major n1 x n1 matrix this is J M J. */
+static void reverse_d(double *a, size_t n)
+{
+    for (size_t i = 0, j = n - 1; i < n / 2; i++, j--) {
+        double t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Zero row i of the row-major n x n matrix A left of the diagonal; 1 if the rest is not finite */
+static int finish_row(double *A, size_t n, size_t i)
+{
+    double *row = A + i * n, bad = 0.0;
+    memset(row, 0, i * sizeof(double));
+    for (size_t j = i; j < n; j++)
+        bad += row[j] * 0.0;   /* NaN iff a non-finite entry */
+    return isnan(bad);
+}
+
+/* A holds J H J (row-major lower triangle read). Leaves U = chol(H^-1) upper in A (see the
+ * header for the derivation). The final un-reversal swaps row i with the reversed row n-1-i and
+ * finishes both while they are in cache. */
+static int inv_chol_reversed(spx_ctx *ctx, double *A, size_t n)
+{
+    int rc = 0;
+    lapack_int info;
+    /* row-major lower of J H J == column-major upper */
+    info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)n, A, (lapack_int)n);
+    if (info != 0)
+        SPX_FAIL(ctx, rc, SPX_E_CHOLESKY,
+                 "Cholesky factorization failed (dpotrf info %d: leading minor not positive definite)",
+                 (int)info);
+    /* column-major upper U_c with J H J = U_c^T U_c; the row-major view is L = U_c^T */
+    info = LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'U', 'N', (lapack_int)n, A, (lapack_int)n);
+    if (info != 0)
+        SPX_FAIL(ctx, rc, SPX_E_CHOLESKY, "triangular inverse failed (dtrtri info %d)", (int)info);
+    /* the row-major view is now L^-1 (lower); U = J L^-1 J (upper) */
+    for (size_t i = 0; i < (n + 1) / 2; i++) {
+        double *r1 = A + i * n, *r2 = A + (n - 1 - i) * n;
+        if (r1 == r2) {
+            reverse_d(r1, n);
+        } else {
+            for (size_t j = 0; j < n; j++) {
+                double t = r1[j];
+                r1[j] = r2[n - 1 - j];
+                r2[n - 1 - j] = t;
+            }
+        }
+        if (finish_row(A, n, i) || finish_row(A, n, n - 1 - i))
+            SPX_FAIL(ctx, rc, SPX_E_CHOLESKY, "inverse Cholesky factor has NaN/Inf near row %zu", i);
+    }
+done:
+    return rc;
+}
+
+int spx_sparsegpt_inv_chol(spx_ctx *ctx, double *A, size_t n)
+{
+    int rc = 0;
+    size_t nn;
+
+    if (!A || n == 0 || n > (size_t)INT_MAX || spx_ckd_mul_size(n, n, &nn) != 0)
+        SPX_FAIL(ctx, rc, SPX_E_ARG, "inverse Cholesky: bad order %zu", n);
+    reverse_d(A, nn);   /* row-major upper of A -> row-major lower of J A J */
+    SPX_TRY(rc, inv_chol_reversed(ctx, A, n));
+done:
+    return rc;
+}
+
+void spx_sparsegpt_inv_free(spx_sparsegpt_inv *f)
+{
+    if (!f)
+        return;
+    free(f->U);
+    free(f->dead);
+    free(f);
+}
+
+/* Convert the n doubles of buf to floats stored at the start of the same buffer. Chunks go
+ * through a small stack buffer and memcpy: the float destination [4k, 4k + 4m) never overlaps
+ * doubles not yet read (which start at byte 8(k + m)). */
+static void shrink_to_float(double *buf, size_t n)
+{
+    float tmp[1024];
+    char *dst = (char *)buf;
+    for (size_t k = 0; k < n; k += 1024) {
+        size_t m = n - k < 1024 ? n - k : 1024;
+        for (size_t j = 0; j < m; j++)
+            tmp[j] = (float)buf[k + j];
+        memcpy(dst + k * sizeof(float), tmp, m * sizeof(float));
+    }
+}
+
+int spx_sparsegpt_factor(spx_ctx *ctx, const float *H, size_t cols, const spx_prune_opts *o,
+                         spx_sparsegpt_inv **out)
+{
+    int rc = 0;
+    spx_sparsegpt_inv *f = NULL;
+    double *A = NULL, mean = 0.0;
+    size_t nn, bytes;
+    spx_ctx sub = SPX_CTX_INIT;
+
+    *out = NULL;
+    if (!H || !o || cols == 0 || cols > (size_t)INT_MAX)
+        SPX_FAIL(ctx, rc, SPX_E_ARG, "sparsegpt factor: bad arguments (cols %zu)", cols);
+    {
+        spx_prune_opts chk = *o;   /* only the damping fields matter here */
+        chk.nm_n = chk.nm_m = 0;
+        chk.sparsity = 0.0;
+        SPX_TRY(rc, spx_prune_opts_check(ctx, &chk, cols, 1));
+    }
+    if (spx_ckd_mul_size(cols, cols, &nn) != 0 || spx_ckd_mul_size(nn, sizeof(double), &bytes) != 0)
+        SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "sparsegpt factor: %zu x %zu overflows", cols, cols);
+    f = calloc(1, sizeof *f);
+    if (!f || !(f->dead = calloc(cols, 1)))
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt factor: out of memory");
+    f->cols = cols;
+    A = malloc(bytes);
+    if (!A)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt factor: cannot allocate %zu bytes", bytes);
+
+    /* validate H's upper triangle; dead inputs; mean of the fixed diagonal */
+    for (size_t i = 0; i < cols; i++) {
+        const float *h = H + i * cols;
+        float bad = 0.0f;
+        for (size_t j = i; j < cols; j++)
+            bad += h[j] * 0.0f;
+        if (isnan(bad)) {
+            size_t j = i;
+            while (j < cols && isfinite(h[j]))
+                j++;
+            SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "sparsegpt factor: H[%zu][%zu] is not finite", i, j);
+        }
+        if (h[i] == 0.0f) {
+            f->dead[i] = 1;
+            f->ndead++;
+            mean += 1.0;
+        } else {
+            mean += (double)h[i];
+        }
+    }
+    mean /= (double)cols;
+    if (!(mean > 0.0))
+        SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "sparsegpt factor: mean(diag H) = %g is not positive", mean);
+
+    for (int k = 0;; k++) {
+        double damp = (o->percdamp + (double)k * o->retry_damp) * mean;
+        /* A = J H J directly: H[i][j] (j >= i) goes to flat index nn-1-(i*cols+j) */
+        for (size_t i = 0; i < cols; i++) {
+            const float *h = H + i * cols;
+            double *a = A + (nn - 1 - i * cols);   /* *(a - j) receives H[i][j] */
+            for (size_t j = i; j < cols; j++)
+                *(a - j) = (double)h[j];
+            *(a - i) = (f->dead[i] ? 1.0 : (double)h[i]) + damp;
+        }
+        spx_err_clear(&sub);
+        if (inv_chol_reversed(&sub, A, cols) == 0) {
+            f->retries = k;
+            f->damp = damp;
+            break;
+        }
+        if (k >= o->max_retries)
+            SPX_FAIL(ctx, rc, SPX_E_CHOLESKY,
+                     "sparsegpt: H (%zu x %zu) not positive definite after %d damping retries "
+                     "(damping %g = %g x mean diag %g): %s", cols, cols, k, damp, damp / mean, mean,
+                     sub.msg);
+    }
+    shrink_to_float(A, nn);
+    {
+        float *U = realloc(A, nn * sizeof(float));   /* shrinking: keep A if realloc fails */
+        f->U = U ? U : (float *)A;
+        A = NULL;
+    }
+    *out = f;
+    f = NULL;
+done:
+    free(A);
+    spx_sparsegpt_inv_free(f);
+    return rc;
+}
+
+/* Per-sweep scratch: [rows x nb] block of W, its errors, mask and scores; U block [nb x nb]. */
+typedef struct sweep_buf {
+    float *Wb, *Err, *S, *Ub;
+    uint8_t *mask;
+} sweep_buf;
+
+/* w[0..n) -= e * u[0..n). Unrolled by 8 with restrict so that GCC's -O2 (very cheap cost
+ * model, baseline x86-64) still vectorizes it by SLP. */
+static void sub_scaled(float *restrict w, const float *restrict u, float e, size_t n)
+{
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        w[j] -= e * u[j];
+        w[j + 1] -= e * u[j + 1];
+        w[j + 2] -= e * u[j + 2];
+        w[j + 3] -= e * u[j + 3];
+        w[j + 4] -= e * u[j + 4];
+        w[j + 5] -= e * u[j + 5];
+        w[j + 6] -= e * u[j + 6];
+        w[j + 7] -= e * u[j + 7];
+    }
+    for (; j < n; j++)
+        w[j] -= e * u[j];
+}
+
+/* Process the rows of one block in Wb (ld nb), all mask decisions already in `mask` for the
+ * unstructured case; N:M decisions are made here on the current weights. */
+static void sweep_block_rows(const spx_prune_opts *o, size_t rows, size_t nb, sweep_buf *b,
+                             double *loss, uint64_t *pruned)
+{
+    const float *Ub = b->Ub;
+    int nm = o->nm_m;
+    double s[256];
+    uint8_t keep[256];
+    for (size_t r = 0; r < rows; r++) {
+        float *w = b->Wb + r * nb, *e = b->Err + r * nb;
+        uint8_t *m = b->mask + r * nb;
+        double l = 0.0;
+        for (size_t a = 0; a < nb; a++) {
+            float d = Ub[a * nb + a];
+            if (nm && a % (size_t)nm == 0) {
+                for (int g = 0; g < nm; g++) {
+                    float dg = Ub[(a + (size_t)g) * nb + a + (size_t)g];
+                    float wg = w[a + (size_t)g];
+                    s[g] = (double)((wg * wg) / (dg * dg));
+                }
+                spx_prune_nm_group(s, nm, o->nm_n, keep);
+                for (int g = 0; g < nm; g++)
+                    m[a + (size_t)g] = (uint8_t)!keep[g];
+            }
+            if (!m[a]) {
+                e[a] = 0.0f;
+                continue;
+            }
+            float err = w[a] / d;
+            const float *u = Ub + a * nb;
+            sub_scaled(w + a + 1, u + a + 1, err, nb - a - 1);
+            w[a] = 0.0f;
+            e[a] = err;
+            l += (double)err * (double)err;
+            (*pruned)++;
+        }
+        *loss += l;
+    }
+}
+
+int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
+                        const spx_sparsegpt_inv *f, const spx_prune_opts *o, spx_prune_report *rep)
+{
+    int rc = 0;
+    sweep_buf b = {0};
+    size_t B, blk, bytes;
+    double loss = 0.0;
+    uint64_t pruned = 0;
+    const float *U;
+
+    if (!W || !f || !f->U || f->cols != cols || rows == 0 || rows > (size_t)INT_MAX)
+        SPX_FAIL(ctx, rc, SPX_E_ARG, "sparsegpt sweep: bad arguments (%zu x %zu, factor for %zu)",
+                 rows, cols, f ? f->cols : 0);
+    SPX_TRY(rc, spx_prune_opts_check(ctx, o, cols, 1));
+    B = (size_t)o->blocksize < cols ? (size_t)o->blocksize : cols;
+    if (spx_ckd_mul_size(rows, cols, &blk) != 0 || spx_ckd_mul3_size(rows, B, sizeof(float), &bytes) != 0)
+        SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "sparsegpt sweep: %zu x %zu overflows", rows, cols);
+    for (size_t k = 0; k < blk; k++)
+        if (!isfinite(W[k]))
+            SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "sparsegpt sweep: W[%zu][%zu] is not finite",
+                     k / cols, k % cols);
+    b.Wb = malloc(bytes);
+    b.Err = malloc(bytes);
+    b.S = malloc(bytes);
+    b.mask = calloc(rows * B, 1);
+    b.Ub = malloc(B * B * sizeof(float));
+    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
+
+    if (f->ndead)
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < cols; j++)
+                if (f->dead[j])
+                    W[r * cols + j] = 0.0f;
+
+    U = f->U;
+    for (size_t i1 = 0; i1 < cols; i1 += B) {
+        size_t i2 = i1 + B < cols ? i1 + B : cols, nb = i2 - i1, numel = rows * nb;
+        for (size_t r = 0; r < rows; r++)
+            memcpy(b.Wb + r * nb, W + r * cols + i1, nb * sizeof(float));
+        for (size_t a = 0; a < nb; a++)
+            memcpy(b.Ub + a * nb, U + (i1 + a) * cols + i1, nb * sizeof(float));
+        memset(b.mask, 0, numel);
+        if (o->nm_m == 0 && o->sparsity > 0.0) {
+            /* one threshold over rows x block columns on the current weights */
+            size_t k = (size_t)floor((double)numel * o->sparsity);
+            if (k >= numel)
+                k = numel - 1;
+            for (size_t r = 0; r < rows; r++)
+                for (size_t a = 0; a < nb; a++) {
+                    float d = b.Ub[a * nb + a], w = b.Wb[r * nb + a];
+                    b.S[r * nb + a] = (w * w) / (d * d);
+                }
+            memcpy(b.Err, b.S, numel * sizeof(float));   /* Err is free here: select on a copy */
+            float thresh = spx_prune_kth_float(b.Err, numel, k);
+            for (size_t q = 0; q < numel; q++)
+                b.mask[q] = b.S[q] <= thresh;
+        }
+        sweep_block_rows(o, rows, nb, &b, &loss, &pruned);
+        for (size_t r = 0; r < rows; r++)
+            memcpy(W + r * cols + i1, b.Wb + r * nb, nb * sizeof(float));
+        if (i2 < cols)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(cols - i2),
+                        (int)nb, -1.0f, b.Err, (int)nb, U + i1 * cols + i2, (int)cols, 1.0f,
+                        W + i2, (int)cols);
+    }
+    if (rep) {
+        memset(rep, 0, sizeof *rep);
+        spx_prune_report_count(rep, W, rows, cols);
+        rep->pruned = pruned;
+        rep->retries = f->retries;
+        rep->damp = f->damp;
+        rep->dead = f->ndead;
+        rep->loss = loss / 2.0;
+    }
+done:
+    free(b.Wb);
+    free(b.Err);
+    free(b.S);
+    free(b.mask);
+    free(b.Ub);
+    return rc;
+}
+
+int spx_sparsegpt_prune(spx_ctx *ctx, float *W, size_t rows, size_t cols, const float *H,
+                        const spx_prune_opts *o, spx_prune_report *rep)
+{
+    int rc = 0;
+    spx_sparsegpt_inv *f = NULL;
+    SPX_TRY(rc, spx_prune_opts_check(ctx, o, cols, 1));
+    SPX_TRY(rc, spx_sparsegpt_factor(ctx, H, cols, o, &f));
+    SPX_TRY(rc, spx_sparsegpt_sweep(ctx, W, rows, cols, f, o, rep));
+done:
+    spx_sparsegpt_inv_free(f);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/* spx_forward.c: embedding, transformer blocks, classifier (see spx_forward.h for the math). */
+#include "spx_forward.h"
+
+#include <string.h>
+
+#include "spx_ops.h"
+
+int spx_embed(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size_t n, float *X)
+{
+    const uint32_t dim = model->cfg.dim;
+    for (size_t i = 0; i < n; i++) {
+        if (tokens[i] >= model->cfg.vocab_size)
+            return spx_err_set(ctx, SPX_E_ARG, "token id %u at index %zu is out of range (vocabulary size %u)",
+                               tokens[i], i, model->cfg.vocab_size);
+        memcpy(X + i * dim, model->tok_embd + (size_t)tokens[i] * dim, dim * sizeof(float));
+    }
+    return 0;
+}
+
+static void residual_add(float *X, const float *Y, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        X[i] += Y[i];
+}
+
+int spx_block_forward(spx_ctx *ctx, const spx_model *model, spx_state *s, uint32_t layer, float *X, size_t n,
+                      const spx_forward_hooks *hooks)
+{
+    const spx_model_config *c = &model->cfg;
+    const spx_layer *L;
+    float *kc, *vc;
+    if (layer >= c->n_layers)
+        return spx_err_set(ctx, SPX_E_ARG, "block_forward: layer %u out of range (%u layers)", layer, c->n_layers);
+    if (n == 0 || n > s->max_batch)
+        return spx_err_set(ctx, SPX_E_ARG, "block_forward: %zu tokens, the state takes 1..%u per call", n, s->max_batch);
+    if (n > (size_t)(s->max_ctx - s->pos))
+        return spx_err_set(ctx, SPX_E_LIMIT, "context full: %u positions cached + %zu new > max context %u", s->pos, n,
+                           s->max_ctx);
+    L = &model->layers[layer];
+    kc = s->k_cache + ((size_t)layer * s->max_ctx + s->pos) * s->kv_dim;
+    vc = s->v_cache + ((size_t)layer * s->max_ctx + s->pos) * s->kv_dim;
+
+    /* attention */
+    spx_ops_norm(&L->attn_norm, c->norm_type, c->norm_eps, X, n, c->dim, s->xn);
+    if (hooks && hooks->attn_input)
+        hooks->attn_input(hooks->ud, layer, s->xn, n);
+    spx_linear_forward(&L->q, s->xn, n, s->q);
+    spx_linear_forward(&L->k, s->xn, n, kc);   /* K/V rows go straight into the cache */
+    spx_linear_forward(&L->v, s->xn, n, vc);
+    spx_ops_rope(s->q, n, s->q_dim, c->n_heads, c->head_dim, c->rope_dim, s->rope_cos, s->rope_sin, s->pos);
+    spx_ops_rope(kc, n, s->kv_dim, c->n_kv_heads, c->head_dim, c->rope_dim, s->rope_cos, s->rope_sin, s->pos);
+    spx_ops_attention(c, s, layer, n);
+    if (hooks && hooks->attn_out_input)
+        hooks->attn_out_input(hooks->ud, layer, s->att, n);
+    spx_linear_forward(&L->o, s->att, n, s->tmp);
+    residual_add(X, s->tmp, n * c->dim);
+
+    /* MLP */
+    spx_ops_norm(&L->ffn_norm, c->norm_type, c->norm_eps, X, n, c->dim, s->xn);
+    if (hooks && hooks->mlp_input)
+        hooks->mlp_input(hooks->ud, layer, s->xn, n);
+    if (c->gated)
+        spx_linear_forward(&L->gate, s->xn, n, s->gate);
+    spx_linear_forward(&L->up, s->xn, n, s->up);
+    spx_ops_act(c->act, c->gated, s->gate, s->up, n * c->ffn_dim);
+    if (hooks && hooks->mlp_hidden)
+        hooks->mlp_hidden(hooks->ud, layer, s->up, n);
+    spx_linear_forward(&L->down, s->up, n, s->tmp);
+    residual_add(X, s->tmp, n * c->dim);
+    return 0;
+}
+
+void spx_head(const spx_model *model, float *X, size_t n, float *logits)
+{
+    spx_ops_norm(&model->out_norm, model->cfg.norm_type, model->cfg.norm_eps, X, n, model->cfg.dim, X);
+    spx_linear_forward(&model->output, X, n, logits);
+}
+
+int spx_forward_hooked(spx_ctx *ctx, const spx_model *model, spx_state *s, const uint32_t *tokens, size_t n,
+                       float *logits, float *last_logits, const spx_forward_hooks *hooks)
+{
+    int rc = 0;
+    const spx_model_config *c = &model->cfg;
+    const uint32_t pos0 = s->pos;
+    if (n == 0)
+        SPX_FAIL(ctx, rc, SPX_E_ARG, "forward: no tokens");
+    if (n > (size_t)(s->max_ctx - s->pos))
+        SPX_FAIL(ctx, rc, SPX_E_LIMIT, "context full: %u positions cached + %zu new > max context %u", s->pos, n,
+                 s->max_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] >= c->vocab_size)
+            SPX_FAIL(ctx, rc, SPX_E_ARG, "token id %u at index %zu is out of range (vocabulary size %u)", tokens[i], i,
+                     c->vocab_size);
+    for (size_t off = 0; off < n; off += s->max_batch) {
+        size_t nb = n - off < s->max_batch ? n - off : s->max_batch;
+        int last_chunk = off + nb == n;
+        SPX_TRY(rc, spx_embed(ctx, model, tokens + off, nb, s->x));
+        for (uint32_t l = 0; l < c->n_layers; l++)
+            SPX_TRY(rc, spx_block_forward(ctx, model, s, l, s->x, nb, hooks));
+        s->pos += (uint32_t)nb;
+        if (logits) {
+            float *dst = logits + off * c->vocab_size;
+            spx_head(model, s->x, nb, dst);
+            if (last_chunk && last_logits)
+                memcpy(last_logits, dst + (nb - 1) * c->vocab_size, c->vocab_size * sizeof(float));
+        } else if (last_chunk && last_logits) {
+            spx_head(model, s->x + (nb - 1) * c->dim, 1, last_logits);
+        }
+    }
+done:
+    if (rc < 0)
+        s->pos = pos0;
+    return rc;
+}
+
+int spx_forward(spx_ctx *ctx, const spx_model *model, spx_state *s, const uint32_t *tokens, size_t n, float *logits,
+                float *last_logits)
+{
+    return spx_forward_hooked(ctx, model, s, tokens, n, logits, last_logits, NULL);
+}

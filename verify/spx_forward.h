@@ -1,0 +1,100 @@
+/* spx_forward.h: the dense fp32 forward pass (state, block-level entry points, logits).
+ *
+ * Computation per block (Llama family, HF conventions), x the residual stream [n x d]:
+ *   a = norm(x; attn_norm)                         RMSNorm (or LayerNorm when cfg.norm_type == layer)
+ *   q = a Wq^T (+bq), k = a Wk^T (+bk), v = a Wv^T (+bv)
+ *   rotary on the first rope_dim dims of every q/k head, "rotate_half" pairing (j, j + rope_dim/2)
+ *   o_h = softmax(q_h k_g^T / sqrt(head_dim) + causal mask) v_g, g = h / (n_heads / n_kv_heads) (GQA)
+ *   x += o Wo^T (+bo)
+ *   m = norm(x; ffn_norm)
+ *   h = act(m Wg^T + bg) * (m Wu^T + bu)        (gated; non-gated: h = act(m Wu^T + bu))
+ *   x += h Wd^T (+bd)
+ * then logits = norm(x; out_norm) Wout^T. All arithmetic is fp32 with fp32 accumulation except the
+ * norm statistics and the softmax denominator (accumulated in double) and the rotary tables
+ * (angles computed in double, stored as fp32).
+ *
+ * The state owns the KV cache, sized by the caller's max_ctx (never by the model's
+ * context_length), and scratch buffers for up to max_batch tokens per call.
+ */
+#ifndef SPX_FORWARD_H
+#define SPX_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spx_error.h"
+#include "spx_model.h"
+
+typedef struct spx_state {
+    uint32_t max_ctx;         /* KV cache capacity in positions */
+    uint32_t max_batch;       /* tokens per block call (spx_forward splits longer inputs) */
+    uint32_t pos;             /* positions already in the cache (next token's position) */
+    uint32_t q_dim, kv_dim;   /* n_heads*head_dim, n_kv_heads*head_dim */
+    float *k_cache;           /* [n_layers x max_ctx x kv_dim] (rotary already applied) */
+    float *v_cache;           /* [n_layers x max_ctx x kv_dim] */
+    float *x;                 /* [max_batch x dim] residual stream used by spx_forward */
+    float *xn;                /* [max_batch x dim] normalised input of attention / MLP */
+    float *q;                 /* [max_batch x q_dim] */
+    float *att;               /* [max_batch x q_dim] attention output (input of attn_output) */
+    float *tmp;               /* [max_batch x dim] projection outputs before the residual add */
+    float *gate;              /* [max_batch x ffn_dim] */
+    float *up;                /* [max_batch x ffn_dim] */
+    float *scores;            /* [SPX_ATT_QBLOCK x max_ctx] attention probabilities */
+    float *rope_cos;          /* [max_ctx x rope_dim/2] */
+    float *rope_sin;          /* [max_ctx x rope_dim/2] */
+} spx_state;
+
+/* Queries processed together by the batched attention (bounds the scores buffer). */
+#define SPX_ATT_QBLOCK 64u
+
+/* Observation hooks for calibration; any member may be NULL; pointers are valid only during
+ * the call. `layer` is the block index, n the number of tokens of this call. */
+typedef struct spx_forward_hooks {
+    void *ud;
+    /* input of attn_q/attn_k/attn_v: post-attn_norm hidden state [n x dim] */
+    void (*attn_input)(void *ud, uint32_t layer, const float *x, size_t n);
+    /* input of attn_output: concatenated head outputs [n x n_heads*head_dim] */
+    void (*attn_out_input)(void *ud, uint32_t layer, const float *a, size_t n);
+    /* input of ffn_gate/ffn_up: post-ffn_norm hidden state [n x dim] */
+    void (*mlp_input)(void *ud, uint32_t layer, const float *x, size_t n);
+    /* input of ffn_down: act(gate)*up (or act(up)) [n x ffn_dim] */
+    void (*mlp_hidden)(void *ud, uint32_t layer, const float *h, size_t n);
+} spx_forward_hooks;
+
+/* Allocate a state for `model`: max_ctx >= 1 cache positions, max_batch >= 1 tokens per call
+ * (both < 2^31). Errors: SPX_E_ARG (zero or too large), SPX_E_OVERFLOW, SPX_E_NOMEM. */
+int spx_state_new(spx_ctx *ctx, const spx_model *model, uint32_t max_ctx, uint32_t max_batch, spx_state **out);
+/* Forget the cached sequence (pos = 0). The cache contents are not cleared (never read past pos). */
+void spx_state_reset(spx_state *s);
+void spx_state_free(spx_state *s);
+
+/* Embedding lookup: X[n x dim] = tok_embd[tokens[i]]. SPX_E_ARG naming the index of an id >= vocab. */
+int spx_embed(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size_t n, float *X);
+
+/* One transformer block on n tokens at positions [state->pos, state->pos + n): X [n x dim] is the
+ * residual stream, updated in place (X may be state->x or any caller buffer). Writes the layer's
+ * K/V at those positions and attends to positions [0, state->pos + n). Does NOT advance
+ * state->pos: spx_forward does it after the last block; drivers running block by block (e.g.
+ * calibration: reset, then block `layer` on a whole sequence at pos 0) leave pos alone.
+ * hooks may be NULL. Errors: SPX_E_ARG (layer out of range, n == 0 or n > max_batch),
+ * SPX_E_LIMIT (pos + n > max_ctx). */
+int spx_block_forward(spx_ctx *ctx, const spx_model *model, spx_state *state, uint32_t layer, float *X, size_t n,
+                      const spx_forward_hooks *hooks);
+
+/* Classifier: logits[n x vocab] = norm(X; out_norm) Wout^T. X [n x dim] is overwritten with the
+ * normalised values. */
+void spx_head(const spx_model *model, float *X, size_t n, float *logits);
+
+/* Append n tokens at the state's position and run the whole model: batches of up to max_batch
+ * tokens go through sgemm, a single token through sgemv. logits [n x vocab] (every position) and
+ * last_logits [vocab] (last position only) may each be NULL; with only last_logits the classifier
+ * runs on the last position alone. On success state->pos advances by n. Errors: SPX_E_ARG
+ * (token id >= vocab, n == 0), SPX_E_LIMIT (the cache would overflow: state unchanged). */
+int spx_forward(spx_ctx *ctx, const spx_model *model, spx_state *state, const uint32_t *tokens, size_t n,
+                float *logits, float *last_logits);
+
+/* Same with observation hooks (calibration through the whole model). */
+int spx_forward_hooked(spx_ctx *ctx, const spx_model *model, spx_state *state, const uint32_t *tokens, size_t n,
+                       float *logits, float *last_logits, const spx_forward_hooks *hooks);
+
+#endif
