@@ -9,8 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "spx_calib.h"
-#include "spx_data.h"
+#include "cli_calib.h"
 #include "spx_prune_run.h"
 #include "spx_prune_write.h"
 #include "spx_spxcopy.h"
@@ -27,13 +26,7 @@ static void help(void)
            "  --method M            sparsegpt (default), wanda or magnitude\n"
            "  --sparsity S          fraction of weights to remove, 0 <= S < 1 (e.g. 0.5)\n"
            "  --nm N:M              semi-structured: keep N nonzeros in every M consecutive inputs (2:4)\n"
-           "  --text FILE           calibration text, tokenized with the model's tokenizer\n"
-           "  --tokens FILE         calibration token ids (raw little-endian), --token-width 2|4 (4)\n"
-           "  --range A:B           use the fraction [A, B) of the token stream (default 0:1)\n"
-           "  --nsamples N          calibration windows (default 128)\n"
-           "  --seqlen N            tokens per window (default min(2048, context length))\n"
-           "  --seed N              window sampling seed (default 0; same windows as the reference\n"
-           "                        scripts' random.seed(N) sampler)\n"
+           SPX_CLI_CALIB_HELP
            "  --percdamp X          SparseGPT damping, fraction of mean(diag H) (default 0.01)\n"
            "  --blocksize N         SparseGPT column block (default 128)\n"
            "  --max-retries N       SparseGPT damping retries when Cholesky fails (default 8)\n"
@@ -51,10 +44,10 @@ static void help(void)
 }
 
 typedef struct prune_cli {
-    const char *in, *out, *text, *tokens, *range, *targets;
+    const char *in, *out, *targets;
     const char *ignore[64];
-    int n_ignore, width, json, progress, encoding;
-    unsigned long long nsamples, seqlen, seed;
+    int n_ignore, json, progress, encoding;
+    spx_cli_calib cal;
     spx_prune_run_opts run;
     int have_sparsity;
 } prune_cli;
@@ -97,11 +90,11 @@ static int add_meta(void *ud, spx_writer *w)
     if (rc == 0)
         rc = spx_writer_meta_u32(w, "spx.prune.nm_m", (uint32_t)c->run.p.nm_m);
     if (rc == 0)
-        rc = spx_writer_meta_u32(w, "spx.prune.nsamples", (uint32_t)c->nsamples);
+        rc = spx_writer_meta_u32(w, "spx.prune.nsamples", (uint32_t)c->cal.nsamples);
     if (rc == 0)
-        rc = spx_writer_meta_u32(w, "spx.prune.seqlen", (uint32_t)c->seqlen);
+        rc = spx_writer_meta_u32(w, "spx.prune.seqlen", (uint32_t)c->cal.seqlen);
     if (rc == 0)
-        rc = spx_writer_meta_u64(w, "spx.prune.seed", c->seed);
+        rc = spx_writer_meta_u64(w, "spx.prune.seed", c->cal.seed);
     if (rc == 0 && c->run.method == SPX_PRUNE_SPARSEGPT)
         rc = spx_writer_meta_f64(w, "spx.prune.percdamp", c->run.p.percdamp);
     return rc;
@@ -112,10 +105,7 @@ static int parse(int argc, char **argv, prune_cli *c, int *code)
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'}, {"method", required_argument, 0, 'm'},
         {"sparsity", required_argument, 0, 's'}, {"nm", required_argument, 0, 'n'},
-        {"text", required_argument, 0, 't'}, {"tokens", required_argument, 0, 'T'},
-        {"token-width", required_argument, 0, 'w'}, {"range", required_argument, 0, 'r'},
-        {"nsamples", required_argument, 0, 'N'}, {"seqlen", required_argument, 0, 'L'},
-        {"seed", required_argument, 0, 'S'}, {"percdamp", required_argument, 0, 'p'},
+        SPX_CLI_CALIB_OPTIONS, {"percdamp", required_argument, 0, 'p'},
         {"blocksize", required_argument, 0, 'b'}, {"max-retries", required_argument, 0, 'R'},
         {"no-true-sequential", no_argument, 0, 'q'}, {"targets", required_argument, 0, 'g'},
         {"ignore", required_argument, 0, 'i'}, {"encoding", required_argument, 0, 'e'},
@@ -127,6 +117,11 @@ static int parse(int argc, char **argv, prune_cli *c, int *code)
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        int cr = spx_cli_calib_opt(&c->cal, ch, optarg, CMD);
+        if (cr == 1)
+            continue;
+        if (cr != 0)
+            return *code = cr, -1;
         switch (ch) {
         case 'o': c->out = optarg; break;
         case 'm':
@@ -151,21 +146,12 @@ static int parse(int argc, char **argv, prune_cli *c, int *code)
             c->have_sparsity = 1;
             break;
         }
-        case 't': c->text = optarg; break;
-        case 'T': c->tokens = optarg; break;
-        case 'w':
-            if (spx_cli_parse_u64(optarg, &u) || (u != 2 && u != 4))
-                return *code = spx_cli_usage_error(CMD, "--token-width must be 2 or 4"), -1;
-            c->width = (int)u;
-            break;
-        case 'r': c->range = optarg; break;
-        case 'N': case 'L': case 'S': case 'b': case 'R':
-            if (spx_cli_parse_u64(optarg, &u) || (ch != 'S' && ch != 'R' && u == 0) || (ch != 'S' && u > (1u << 24)))
-                return *code = spx_cli_usage_error(CMD, "option needs a positive integer, got '%s'", optarg), -1;
-            if (ch == 'N') c->nsamples = u;
-            else if (ch == 'L') c->seqlen = u;
-            else if (ch == 'S') c->seed = u;
-            else if (ch == 'b') c->run.p.blocksize = (int)u;
+        case 'b': case 'R':
+            if (spx_cli_parse_u64(optarg, &u) || (ch == 'b' && u == 0) || u > (1u << 24))
+                return *code = spx_cli_usage_error(CMD, "%s needs a %s integer, got '%s'",
+                                                   ch == 'b' ? "--blocksize" : "--max-retries",
+                                                   ch == 'b' ? "positive" : "non-negative", optarg), -1;
+            if (ch == 'b') c->run.p.blocksize = (int)u;
             else c->run.p.max_retries = (int)u;
             break;
         case 'p':
@@ -201,9 +187,10 @@ static int parse(int argc, char **argv, prune_cli *c, int *code)
         return *code = spx_cli_usage_error(CMD, "missing -o OUT.spx"), -1;
     if (!c->have_sparsity)
         return *code = spx_cli_usage_error(CMD, "give --sparsity S or --nm N:M"), -1;
-    if (c->text && c->tokens)
-        return *code = spx_cli_usage_error(CMD, "give only one of --text and --tokens"), -1;
-    if (!c->text && !c->tokens && c->run.method != SPX_PRUNE_MAGNITUDE)
+    int have = spx_cli_calib_check(&c->cal, CMD);
+    if (have == SPX_EXIT_USAGE)
+        return *code = have, -1;
+    if (!have && c->run.method != SPX_PRUNE_MAGNITUDE)
         return *code = spx_cli_usage_error(CMD, "%s needs calibration data: --text FILE or --tokens FILE",
                                            c->run.method == SPX_PRUNE_WANDA ? "wanda" : "sparsegpt"), -1;
     if (c->targets)
@@ -239,9 +226,9 @@ static void print_report(const prune_cli *c, const spx_prune_layer_info *inf, si
         } else {
             cJSON_AddNumberToObject(root, "target_sparsity", c->run.p.sparsity);
         }
-        cJSON_AddNumberToObject(root, "nsamples", (double)c->nsamples);
-        cJSON_AddNumberToObject(root, "seqlen", (double)c->seqlen);
-        cJSON_AddNumberToObject(root, "seed", (double)c->seed);
+        cJSON_AddNumberToObject(root, "nsamples", (double)c->cal.nsamples);
+        cJSON_AddNumberToObject(root, "seqlen", (double)c->cal.seqlen);
+        cJSON_AddNumberToObject(root, "seed", (double)c->cal.seed);
         for (size_t i = 0; i < n; i++) {
             cJSON *l = cJSON_CreateObject();
             cJSON_AddStringToObject(l, "name", inf[i].name);
@@ -284,13 +271,12 @@ int spx_cmd_prune(int argc, char **argv)
     prune_cli c;
     int code = SPX_EXIT_OK, rc = 0;
     spx_model *m = NULL;
-    uint32_t *ids = NULL, *windows = NULL;
-    size_t nids = 0, ninf = 0;
+    uint32_t *windows = NULL;
+    size_t ninf = 0;
     spx_prune_layer_info *inf = NULL;
     int *enc = NULL;
     memset(&c, 0, sizeof c);
-    c.width = 4;
-    c.nsamples = 128;
+    c.cal = (spx_cli_calib)SPX_CLI_CALIB_INIT;
     c.encoding = SPX_ENC_AUTO;
     c.run.method = SPX_PRUNE_SPARSEGPT;
     c.run.true_sequential = 1;
@@ -305,22 +291,12 @@ int spx_cmd_prune(int argc, char **argv)
     if (spx_cli_progress_enabled(c.progress))
         c.run.progress.fn = spx_cli_progress;
     SPX_TRY(rc, spx_model_open(&ctx, c.in, SPX_MODEL_COPY_WEIGHTS, &m));
-    if (!c.seqlen)
-        c.seqlen = m->cfg.context_length && m->cfg.context_length < 2048 ? m->cfg.context_length : 2048;
-    if (c.text || c.tokens) {
-        spx_data_spec ds = SPX_DATA_SPEC_INIT;
-        spx_calib_opts co = {(uint32_t)c.nsamples, (uint32_t)c.seqlen, c.seed};
-        ds.text_path = c.text;
-        ds.tokens_path = c.tokens;
-        ds.token_width = c.width;
-        if (c.range)
-            SPX_TRY(rc, spx_calib_parse_range(&ctx, c.range, &ds.lo, &ds.hi));
-        SPX_TRY(rc, spx_data_load(&ctx, m->file, m->cfg.vocab_size, &ds, &ids, &nids));
-        SPX_TRY(rc, spx_calib_windows(&ctx, ids, nids, &co, &windows));
-    } else {
-        c.nsamples = 0;
-    }
-    SPX_TRY(rc, spx_prune_model(&ctx, m, windows, (uint32_t)c.nsamples, (uint32_t)c.seqlen, &c.run, &inf, &ninf));
+    if (c.cal.text || c.cal.tokens)
+        SPX_TRY(rc, spx_cli_calib_windows(&ctx, &c.cal, m, &windows));
+    else
+        c.cal.nsamples = 0;
+    SPX_TRY(rc, spx_prune_model(&ctx, m, windows, (uint32_t)c.cal.nsamples, (uint32_t)c.cal.seqlen, &c.run, &inf,
+                                &ninf));
     enc = calloc(ninf ? ninf : 1, sizeof *enc);
     if (!enc)
         SPX_FAIL(&ctx, rc, SPX_E_NOMEM, "out of memory");
@@ -334,7 +310,6 @@ done:
         code = spx_cli_fail(CMD, &ctx);
     free(enc);
     free(inf);
-    free(ids);
     free(windows);
     spx_model_free(m);
     return code;

@@ -16,6 +16,9 @@ static const spx_command commands[] = {
     {"ppl", spx_cmd_ppl, "perplexity of a .spx model over a text or token file"},
     {"run", spx_cmd_run, "generate text greedily from a prompt"},
     {"prune", spx_cmd_prune, "one-shot pruning: SparseGPT, Wanda or magnitude, unstructured or N:M"},
+    {"analyze", spx_cmd_analyze, "Wasserstein neurons: W1 of each neuron's normalized output to N(0,1)"},
+    {"verify", spx_cmd_verify, "compare a model with its reference (KL, top-1, ppl ratio), integrity, probes"},
+    {"expand", spx_cmd_expand, "Sparse Expansion: one pruned expert per input cluster, routed per token"},
     {"synth", spx_cmd_synth, "write a small synthetic Hugging Face checkpoint from a seed"},
 };
 

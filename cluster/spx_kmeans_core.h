@@ -25,7 +25,7 @@ uint64_t spx_km_splitmix64(uint64_t *state);
 size_t spx_km_row_norms(const float *X, size_t n, uint32_t d, double *out);
 
 /* The pinned assignment rule (spx_kmeans.h) on X [n x d] against C [k x d] with cn [k] = ||c||^2.
- * xn [n] = ||x||^2 may be NULL (then computed per row). G is scratch [SPX_KM_CHUNK x k] floats,
+ * xn [n] = ||x||^2 may be NULL (then computed per row). G is scratch [min(n, SPX_KM_CHUNK) x k] floats,
  * fe scratch [k] doubles. Returns 0, or SPX_E_NUMERIC when a row of X is non-finite (*bad_row set). */
 int spx_km_assign_core(const float *C, const double *cn, uint32_t k, uint32_t d, const float *X,
                        const double *xn, size_t n, uint32_t *labels, float *G, double *fe,

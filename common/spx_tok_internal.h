@@ -1,12 +1,15 @@
 /* spx_tok_internal.h: shared internals of the tokenizer files (not a public API).
  *
- * spx_tokenizer.c   load/dispatch/encode driver/decode, public accessors
- * spx_tok_json.c    tokenizer.json parsing (cJSON) into the structure below
- * spx_tok_bpe.c     BPE merges by rank (heap over adjacent pairs) and the piece hash map
+ * spx_tokenizer.c      tokenizer objects: load, from_vocab, free, accessors, streaming decode
+ * spx_tok_encode.c     the encode pipeline (added tokens, normalizers, pre-tokenizers, model)
+ * spx_tok_json.c       tokenizer.json: model, added tokens, BOS/EOS (cJSON); spx_tok_json.h
+ * spx_tok_json_pipe.c  tokenizer.json: normalizer, pre_tokenizer, post_processor, decoder
+ * spx_tok_bpe.c        BPE merges by rank (heap over adjacent pairs), hash maps, merge queue
  * spx_tok_bytelevel.c  GPT-2 byte<->unicode mapping and the hand-written GPT-2 regex splitter
- * spx_tok_unicode.c UTF-8 decoding and the \p{L} / \p{N} / \s approximation
- * spx_tok_llama2c.c llama2.c tokenizer .bin reader and the score-driven SentencePiece encoder
- * spx_tokens_file.c raw token files and text input */
+ * spx_tok_unicode.c    UTF-8 decoding and the \p{L} / \p{N} / \s approximation
+ * spx_tok_llama2c.c    llama2.c tokenizer .bin reader and the score-driven SentencePiece encoder
+ * spx_tokenizer_spx.c  the tokenizer stored in .spx metadata
+ * spx_tokens_file.c    raw token files, text input, whole-file reads */
 #ifndef SPX_TOK_INTERNAL_H
 #define SPX_TOK_INTERNAL_H
 

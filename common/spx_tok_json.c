@@ -7,34 +7,31 @@
  * RobertaProcessing / BertProcessing / Sequence; decoder null / Replace (String) / ByteFallback /
  * Fuse / Strip / Metaspace / ByteLevel / Sequence. Anything else is SPX_E_UNSUPPORTED naming the
  * type. "truncation" and "padding" are ignored (a tokenizer for evaluation never truncates). */
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "spx_tok_internal.h"
+#include "spx_tok_json.h"
 
-#define SPX_TOK_MAX_ID (1u << 22)   /* vocabularies are < 300k today: reject absurd ids early */
-
-static const cJSON *jget(const cJSON *o, const char *key)
+const cJSON *spx_tok_jget(const cJSON *o, const char *key)
 {
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
 }
 
-static int jbool(const cJSON *o, const char *key, int dflt)
+int spx_tok_jbool(const cJSON *o, const char *key, int dflt)
 {
-    const cJSON *v = jget(o, key);
+    const cJSON *v = spx_tok_jget(o, key);
     if (cJSON_IsBool(v))
         return cJSON_IsTrue(v) ? 1 : 0;
     return dflt;
 }
 
-static const char *jstring(const cJSON *o, const char *key)
+const char *spx_tok_jstring(const cJSON *o, const char *key)
 {
-    const cJSON *v = jget(o, key);
+    const cJSON *v = spx_tok_jget(o, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static char *dup_str(const char *s, size_t *len)
+char *spx_tok_strdup(const char *s, size_t *len)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1);
@@ -46,7 +43,7 @@ static char *dup_str(const char *s, size_t *len)
 }
 
 /* integer id in [0, SPX_TOK_MAX_ID) or -1 */
-static int64_t jid(const cJSON *v)
+int64_t spx_tok_jid(const cJSON *v)
 {
     if (!cJSON_IsNumber(v))
         return -1;
@@ -54,225 +51,6 @@ static int64_t jid(const cJSON *v)
     if (!(d >= 0 && d < (double)SPX_TOK_MAX_ID) || d != (double)(int64_t)d)
         return -1;
     return (int64_t)d;
-}
-
-/* ---- normalizers ---- */
-
-static int parse_norm(spx_ctx *ctx, spx_tokenizer *t, const cJSON *n, const char *label, int depth)
-{
-    int rc = 0;
-    if (!n || cJSON_IsNull(n))
-        goto done;
-    const char *type = jstring(n, "type");
-    if (!type || depth > 8)
-        SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: normalizer without a \"type\" string", label);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON *list = jget(n, "normalizers"), *it;
-        if (!cJSON_IsArray(list))
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: normalizer Sequence without a \"normalizers\" array", label);
-        cJSON_ArrayForEach(it, list) SPX_TRY(rc, parse_norm(ctx, t, it, label, depth + 1));
-        goto done;
-    }
-    if (strcmp(type, "NFC") == 0)
-        goto done;   /* documented limit: identity */
-    spx_tok_norm nm = {0, NULL, 0, NULL, 0};
-    if (strcmp(type, "Prepend") == 0) {
-        const char *p = jstring(n, "prepend");
-        if (!p)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: normalizer Prepend without a \"prepend\" string", label);
-        nm.kind = SPX_NORM_PREPEND;
-        nm.a = dup_str(p, &nm.alen);
-    } else if (strcmp(type, "Replace") == 0) {
-        const cJSON *pat = jget(n, "pattern");
-        const char *ps = jstring(pat, "String"), *content = jstring(n, "content");
-        if (jget(pat, "Regex"))
-            SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: normalizer Replace with a Regex pattern is not supported", label);
-        if (!ps || !*ps || !content)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER,
-                     "%s: normalizer Replace needs a non-empty pattern.String and a content string", label);
-        nm.kind = SPX_NORM_REPLACE;
-        nm.a = dup_str(ps, &nm.alen);
-        nm.b = dup_str(content, &nm.blen);
-        if (!nm.b) {
-            free(nm.a);
-            nm.a = NULL;
-        }
-    } else {
-        SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: normalizer type \"%s\" is not supported", label, type);
-    }
-    if (!nm.a)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    spx_tok_norm *p = realloc(t->norms, (t->n_norms + 1) * sizeof(*p));
-    if (!p) {
-        free(nm.a);
-        free(nm.b);
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    }
-    t->norms = p;
-    t->norms[t->n_norms++] = nm;
-done:
-    return rc;
-}
-
-/* ---- pre-tokenizers ---- */
-
-static int parse_prepend_scheme(const cJSON *o, int *out)
-{
-    const char *ps = jstring(o, "prepend_scheme");
-    if (ps) {
-        if (strcmp(ps, "always") == 0)
-            *out = SPX_PREPEND_ALWAYS;
-        else if (strcmp(ps, "first") == 0)
-            *out = SPX_PREPEND_FIRST;
-        else if (strcmp(ps, "never") == 0)
-            *out = SPX_PREPEND_NEVER;
-        else
-            return -1;
-        return 0;
-    }
-    *out = jbool(o, "add_prefix_space", 1) ? SPX_PREPEND_ALWAYS : SPX_PREPEND_NEVER;
-    return 0;
-}
-
-static int parse_replacement(const cJSON *o, char *rep, size_t *rep_len)
-{
-    const char *r = jstring(o, "replacement");
-    if (!r)
-        r = "\xE2\x96\x81";
-    size_t n = strlen(r);
-    uint32_t cp;
-    if (n == 0 || n > 4 || spx_utf8_next((const unsigned char *)r, n, &cp) != n || cp == 0xFFFFFFFFu)
-        return -1;
-    memcpy(rep, r, n);
-    rep[n] = 0;
-    *rep_len = n;
-    return 0;
-}
-
-static int parse_pre(spx_ctx *ctx, spx_tokenizer *t, const cJSON *n, const char *label, int depth)
-{
-    int rc = 0;
-    if (!n || cJSON_IsNull(n))
-        goto done;
-    const char *type = jstring(n, "type");
-    if (!type || depth > 8)
-        SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: pre_tokenizer without a \"type\" string", label);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON *list = jget(n, "pretokenizers"), *it;
-        if (!cJSON_IsArray(list))
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: pre_tokenizer Sequence without a \"pretokenizers\" array", label);
-        cJSON_ArrayForEach(it, list) SPX_TRY(rc, parse_pre(ctx, t, it, label, depth + 1));
-        goto done;
-    }
-    spx_tok_pre p;
-    memset(&p, 0, sizeof(p));
-    if (strcmp(type, "Metaspace") == 0) {
-        p.kind = SPX_PRE_METASPACE;
-        if (parse_replacement(n, p.rep, &p.rep_len) < 0)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: pre_tokenizer Metaspace: replacement must be one character", label);
-        if (parse_prepend_scheme(n, &p.prepend) < 0)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: pre_tokenizer Metaspace: unknown prepend_scheme", label);
-        p.split = jbool(n, "split", 1);
-    } else if (strcmp(type, "ByteLevel") == 0) {
-        p.kind = SPX_PRE_BYTELEVEL;
-        p.add_prefix_space = jbool(n, "add_prefix_space", 1);
-        p.use_regex = jbool(n, "use_regex", 1);
-    } else if (strcmp(type, "Digits") == 0) {
-        p.kind = SPX_PRE_DIGITS;
-        p.individual = jbool(n, "individual_digits", 0);
-    } else {
-        SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: pre_tokenizer type \"%s\" is not supported", label, type);
-    }
-    spx_tok_pre *np = realloc(t->pres, (t->n_pres + 1) * sizeof(*np));
-    if (!np)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    t->pres = np;
-    t->pres[t->n_pres++] = p;
-done:
-    return rc;
-}
-
-/* ---- decoders ---- */
-
-static int add_dec_replace(spx_ctx *ctx, spx_tokenizer *t, const char *from, const char *to)
-{
-    int rc = 0;
-    spx_tok_replace r;
-    r.from = dup_str(from, &r.from_len);
-    r.to = dup_str(to, &r.to_len);
-    spx_tok_replace *p = (r.from && r.to) ? realloc(t->dec_replace, (t->n_dec_replace + 1) * sizeof(*p)) : NULL;
-    if (!p) {
-        free(r.from);
-        free(r.to);
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    }
-    t->dec_replace = p;
-    t->dec_replace[t->n_dec_replace++] = r;
-done:
-    return rc;
-}
-
-static int parse_dec(spx_ctx *ctx, spx_tokenizer *t, const cJSON *n, const char *label, int depth)
-{
-    int rc = 0;
-    if (!n || cJSON_IsNull(n))
-        goto done;
-    const char *type = jstring(n, "type");
-    if (!type || depth > 8)
-        SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: decoder without a \"type\" string", label);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON *list = jget(n, "decoders"), *it;
-        if (!cJSON_IsArray(list))
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: decoder Sequence without a \"decoders\" array", label);
-        cJSON_ArrayForEach(it, list) SPX_TRY(rc, parse_dec(ctx, t, it, label, depth + 1));
-    } else if (strcmp(type, "Replace") == 0) {
-        const char *ps = jstring(jget(n, "pattern"), "String"), *content = jstring(n, "content");
-        if (!ps || !*ps || !content)
-            SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED,
-                     "%s: decoder Replace is supported with a non-empty String pattern only", label);
-        SPX_TRY(rc, add_dec_replace(ctx, t, ps, content));
-    } else if (strcmp(type, "ByteFallback") == 0) {
-        t->dec_byte_fallback = 1;
-    } else if (strcmp(type, "Fuse") == 0) {
-        /* pieces are concatenated anyway */
-    } else if (strcmp(type, "Strip") == 0) {
-        const char *c = jstring(n, "content");
-        const cJSON *start = jget(n, "start"), *stop = jget(n, "stop");
-        if (!c || strlen(c) == 0 || strlen(c) > 4 || !cJSON_IsNumber(start) || start->valuedouble < 0 ||
-            start->valuedouble > 64)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: decoder Strip needs a one-character content and a start count", label);
-        if (cJSON_IsNumber(stop) && stop->valuedouble != 0)
-            SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: decoder Strip with stop > 0 is not supported", label);
-        t->dec_strip_len = strlen(c);
-        memcpy(t->dec_strip, c, t->dec_strip_len);
-        t->dec_strip_n = (size_t)start->valuedouble;
-    } else if (strcmp(type, "Metaspace") == 0) {
-        char rep[8];
-        size_t rl;
-        int scheme;
-        if (parse_replacement(n, rep, &rl) < 0 || parse_prepend_scheme(n, &scheme) < 0)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: decoder Metaspace: bad replacement or prepend_scheme", label);
-        SPX_TRY(rc, add_dec_replace(ctx, t, rep, " "));
-        if (scheme != SPX_PREPEND_NEVER) {
-            t->dec_strip[0] = ' ';
-            t->dec_strip_len = 1;
-            t->dec_strip_n = 1;
-        }
-    } else if (strcmp(type, "ByteLevel") == 0) {
-        t->dec_bytelevel = 1;
-    } else {
-        SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: decoder type \"%s\" is not supported", label, type);
-    }
-done:
-    return rc;
-}
-
-/* ---- post-processors ---- */
-
-static int push_id(spx_ctx *ctx, uint32_t **arr, size_t *n, uint32_t id)
-{
-    size_t cap = *n;   /* grow one at a time: these lists hold a handful of ids */
-    return spx_tok_push(ctx, arr, n, &cap, id);
 }
 
 /* id of a special token by content: added tokens first, then the model vocabulary */
@@ -285,69 +63,6 @@ static int64_t special_id(const spx_tokenizer *t, const char *s)
     return spx_tok_map_get(&t->bpe.vocab, s, n);
 }
 
-static int parse_template(spx_ctx *ctx, spx_tokenizer *t, const cJSON *n, const char *label)
-{
-    int rc = 0;
-    const cJSON *single = jget(n, "single"), *specials = jget(n, "special_tokens"), *it;
-    int seen_seq = 0;
-    if (!cJSON_IsArray(single))
-        SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor TemplateProcessing without a \"single\" array", label);
-    cJSON_ArrayForEach(it, single) {
-        const cJSON *st = jget(it, "SpecialToken");
-        if (jget(it, "Sequence")) {
-            seen_seq = 1;
-            continue;
-        }
-        const char *name = jstring(st, "id");
-        if (!name)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor template piece is neither Sequence nor SpecialToken", label);
-        const cJSON *ids = jget(jget(specials, name), "ids"), *idv;
-        if (!cJSON_IsArray(ids))
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor special token \"%s\" has no \"ids\" array", label, name);
-        cJSON_ArrayForEach(idv, ids) {
-            int64_t id = jid(idv);
-            if (id < 0)
-                SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor special token \"%s\": bad id", label, name);
-            if (seen_seq)
-                SPX_TRY(rc, push_id(ctx, &t->suffix, &t->n_suffix, (uint32_t)id));
-            else
-                SPX_TRY(rc, push_id(ctx, &t->prefix, &t->n_prefix, (uint32_t)id));
-        }
-    }
-done:
-    return rc;
-}
-
-static int parse_post(spx_ctx *ctx, spx_tokenizer *t, const cJSON *n, const char *label, int depth)
-{
-    int rc = 0;
-    if (!n || cJSON_IsNull(n))
-        goto done;
-    const char *type = jstring(n, "type");
-    if (!type || depth > 8)
-        SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor without a \"type\" string", label);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON *list = jget(n, "processors"), *it;
-        if (!cJSON_IsArray(list))
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor Sequence without a \"processors\" array", label);
-        cJSON_ArrayForEach(it, list) SPX_TRY(rc, parse_post(ctx, t, it, label, depth + 1));
-    } else if (strcmp(type, "TemplateProcessing") == 0) {
-        SPX_TRY(rc, parse_template(ctx, t, n, label));
-    } else if (strcmp(type, "ByteLevel") == 0) {
-        /* offsets only */
-    } else if (strcmp(type, "RobertaProcessing") == 0 || strcmp(type, "BertProcessing") == 0) {
-        int64_t cls = jid(cJSON_GetArrayItem(jget(n, "cls"), 1)), sep = jid(cJSON_GetArrayItem(jget(n, "sep"), 1));
-        if (cls < 0 || sep < 0)
-            SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor %s needs cls and sep [token, id] pairs", label, type);
-        SPX_TRY(rc, push_id(ctx, &t->prefix, &t->n_prefix, (uint32_t)cls));
-        SPX_TRY(rc, push_id(ctx, &t->suffix, &t->n_suffix, (uint32_t)sep));
-    } else {
-        SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: post_processor type \"%s\" is not supported", label, type);
-    }
-done:
-    return rc;
-}
-
 /* ---- model ---- */
 
 /* store a piece string for id (model vocabulary) */
@@ -358,7 +73,7 @@ static int set_model_piece(spx_ctx *ctx, spx_tokenizer *t, int64_t id, const cha
     if (t->model_pieces[id])
         SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: model.vocab: id %lld is used twice (\"%s\" and \"%s\")",
                  label, (long long)id, t->model_pieces[id], s);
-    t->model_pieces[id] = dup_str(s, &n);
+    t->model_pieces[id] = spx_tok_strdup(s, &n);
     if (!t->model_pieces[id])
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
     t->model_lens[id] = (uint32_t)n;
@@ -420,37 +135,37 @@ done:
 static int parse_model(spx_ctx *ctx, spx_tokenizer *t, const cJSON *model, const char *label)
 {
     int rc = 0;
-    const char *type = jstring(model, "type");
-    const cJSON *vocab = jget(model, "vocab"), *v, *dropout = jget(model, "dropout");
+    const char *type = spx_tok_jstring(model, "type");
+    const cJSON *vocab = spx_tok_jget(model, "vocab"), *v, *dropout = spx_tok_jget(model, "dropout");
     if (!cJSON_IsObject(model))
         SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: no \"model\" object", label);
     if (type && strcmp(type, "BPE") != 0)
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: model.type \"%s\" is not supported (only \"BPE\")", label, type);
-    if (!type && !jget(model, "merges"))
+    if (!type && !spx_tok_jget(model, "merges"))
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: model has no \"type\" and no merges: only BPE models are supported", label);
     if (cJSON_IsNumber(dropout) && dropout->valuedouble != 0.0)
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: model.dropout %g: BPE dropout is not supported (not deterministic)",
                  label, dropout->valuedouble);
-    const char *csp = jstring(model, "continuing_subword_prefix"), *eow = jstring(model, "end_of_word_suffix");
+    const char *csp = spx_tok_jstring(model, "continuing_subword_prefix"), *eow = spx_tok_jstring(model, "end_of_word_suffix");
     if ((csp && *csp) || (eow && *eow))
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED,
                  "%s: model.continuing_subword_prefix / end_of_word_suffix are not supported", label);
     if (!cJSON_IsObject(vocab))
         SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: model.vocab is not an object", label);
     cJSON_ArrayForEach(v, vocab) {
-        int64_t id = jid(v);
+        int64_t id = spx_tok_jid(v);
         if (id < 0)
             SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: model.vocab[\"%s\"]: id is not an integer in [0, %u)", label,
                      v->string, SPX_TOK_MAX_ID);
         SPX_TRY(rc, set_model_piece(ctx, t, id, v->string, label));
     }
     SPX_TRY(rc, spx_tok_map_build(ctx, &t->bpe.vocab, (const char *const *)t->model_pieces, t->model_lens, t->n_vocab));
-    SPX_TRY(rc, parse_merges(ctx, t, jget(model, "merges"), label));
-    t->bpe.byte_fallback = jbool(model, "byte_fallback", 0);
-    t->bpe.fuse_unk = jbool(model, "fuse_unk", 0);
-    t->bpe.ignore_merges = jbool(model, "ignore_merges", 0);
+    SPX_TRY(rc, parse_merges(ctx, t, spx_tok_jget(model, "merges"), label));
+    t->bpe.byte_fallback = spx_tok_jbool(model, "byte_fallback", 0);
+    t->bpe.fuse_unk = spx_tok_jbool(model, "fuse_unk", 0);
+    t->bpe.ignore_merges = spx_tok_jbool(model, "ignore_merges", 0);
     t->bpe.unk_id = -1;
-    const char *unk = jstring(model, "unk_token");
+    const char *unk = spx_tok_jstring(model, "unk_token");
     if (unk) {
         t->bpe.unk_id = spx_tok_map_get(&t->bpe.vocab, unk, strlen(unk));
         if (t->bpe.unk_id < 0)
@@ -490,20 +205,20 @@ static int parse_added(spx_ctx *ctx, spx_tokenizer *t, const cJSON *list, const 
     if (!t->added)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
     cJSON_ArrayForEach(a, list) {
-        int64_t id = jid(jget(a, "id"));
-        const char *content = jstring(a, "content");
+        int64_t id = spx_tok_jid(spx_tok_jget(a, "id"));
+        const char *content = spx_tok_jstring(a, "content");
         if (id < 0 || !content || !*content)
             SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: added_tokens[%zu]: needs an integer id and a non-empty content",
                      label, i);
         spx_tok_added *d = &t->added[t->n_added++];
         d->id = (uint32_t)id;
-        d->content = dup_str(content, &d->len);
+        d->content = spx_tok_strdup(content, &d->len);
         if (!d->content)
             SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-        d->special = jbool(a, "special", 0);
-        d->lstrip = jbool(a, "lstrip", 0);
-        d->rstrip = jbool(a, "rstrip", 0);
-        d->single_word = jbool(a, "single_word", 0);
+        d->special = spx_tok_jbool(a, "special", 0);
+        d->lstrip = spx_tok_jbool(a, "lstrip", 0);
+        d->rstrip = spx_tok_jbool(a, "rstrip", 0);
+        d->single_word = spx_tok_jbool(a, "single_word", 0);
         i++;
     }
     if (t->n_added)
@@ -528,16 +243,16 @@ static int count_ids(spx_ctx *ctx, const cJSON *root, const char *label, uint32_
     int rc = 0;
     int64_t max = -1;
     const cJSON *v;
-    cJSON_ArrayForEach(v, jget(jget(root, "model"), "vocab")) {
-        int64_t id = jid(v);
+    cJSON_ArrayForEach(v, spx_tok_jget(spx_tok_jget(root, "model"), "vocab")) {
+        int64_t id = spx_tok_jid(v);
         if (id < 0)
             SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: model.vocab[\"%s\"]: id is not an integer in [0, %u)", label,
                      v->string ? v->string : "", SPX_TOK_MAX_ID);
         if (id > max)
             max = id;
     }
-    cJSON_ArrayForEach(v, jget(root, "added_tokens")) {
-        int64_t id = jid(jget(v, "id"));
+    cJSON_ArrayForEach(v, spx_tok_jget(root, "added_tokens")) {
+        int64_t id = spx_tok_jid(spx_tok_jget(v, "id"));
         if (id > max)
             max = id;
     }
@@ -559,10 +274,10 @@ int spx_tok_json_parse(spx_ctx *ctx, spx_tokenizer *t, const char *json, size_t 
     }
     if (!cJSON_IsObject(root))
         SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: the top level is not a JSON object", label);
-    const cJSON *model = jget(root, "model");
+    const cJSON *model = spx_tok_jget(root, "model");
     if (!cJSON_IsObject(model))
         SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: no \"model\" object", label);
-    const char *type = jstring(model, "type");
+    const char *type = spx_tok_jstring(model, "type");
     if (type && strcmp(type, "BPE") != 0)
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: model.type \"%s\" is not supported (only \"BPE\")", label, type);
     t->kind = SPX_TOK_KIND_HF;
@@ -576,7 +291,7 @@ int spx_tok_json_parse(spx_ctx *ctx, spx_tokenizer *t, const char *json, size_t 
     if (!t->model_pieces || !t->model_lens || !t->pieces || !t->piece_lens || !t->special)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory for %zu tokens", label, nv);
     SPX_TRY(rc, parse_model(ctx, t, model, label));
-    SPX_TRY(rc, parse_added(ctx, t, jget(root, "added_tokens"), label));
+    SPX_TRY(rc, parse_added(ctx, t, spx_tok_jget(root, "added_tokens"), label));
     for (size_t i = 0; i < nv; i++) {
         t->pieces[i] = t->model_pieces[i];
         t->piece_lens[i] = t->model_lens[i];
@@ -587,13 +302,13 @@ int spx_tok_json_parse(spx_ctx *ctx, spx_tokenizer *t, const char *json, size_t 
         t->piece_lens[a->id] = (uint32_t)a->len;
         t->special[a->id] = (uint8_t)(a->special ? 1 : 0);
     }
-    SPX_TRY(rc, parse_norm(ctx, t, jget(root, "normalizer"), label, 0));
-    SPX_TRY(rc, parse_pre(ctx, t, jget(root, "pre_tokenizer"), label, 0));
-    SPX_TRY(rc, parse_post(ctx, t, jget(root, "post_processor"), label, 0));
-    SPX_TRY(rc, parse_dec(ctx, t, jget(root, "decoder"), label, 0));
+    SPX_TRY(rc, spx_tok_parse_normalizer(ctx, t, spx_tok_jget(root, "normalizer"), label, 0));
+    SPX_TRY(rc, spx_tok_parse_pre_tokenizer(ctx, t, spx_tok_jget(root, "pre_tokenizer"), label, 0));
+    SPX_TRY(rc, spx_tok_parse_post_processor(ctx, t, spx_tok_jget(root, "post_processor"), label, 0));
+    SPX_TRY(rc, spx_tok_parse_decoder(ctx, t, spx_tok_jget(root, "decoder"), label, 0));
     for (size_t i = 0; i < t->n_prefix + t->n_suffix; i++) {
         uint32_t id = i < t->n_prefix ? t->prefix[i] : t->suffix[i - t->n_prefix];
-        if (id >= t->n_vocab)
+        if (id >= t->n_vocab || !t->pieces[id])   /* a hole: encode would emit an id with no piece */
             SPX_FAIL(ctx, rc, SPX_E_TOKENIZER, "%s: post_processor token id %u is outside the vocabulary (%u)",
                      label, id, t->n_vocab);
     }

@@ -2,132 +2,13 @@
 #include "spx_st_write.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spx_ckd.h"
-
-/* ---- growable string ----------------------------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (n > SIZE_MAX - b->len - 1) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_u64(sbuf *b, uint64_t v)
-{
-    char tmp[24];
-    int k = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    sb_put(b, tmp, (size_t)k);
-}
-
-/* JSON string literal: escapes '"', '\\' and control bytes; other bytes (UTF-8) are copied. */
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        char esc[8];
-        if (*c == '"' || *c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*c;
-            sb_put(b, esc, 2);
-        } else if (*c == '\n' || *c == '\t' || *c == '\r') {
-            esc[0] = '\\';
-            esc[1] = *c == '\n' ? 'n' : *c == '\t' ? 't' : 'r';
-            sb_put(b, esc, 2);
-        } else if (*c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)*c);
-            sb_put(b, esc, 6);
-        } else {
-            sb_put(b, (const char *)c, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
-/* ---- dtypes and validation ----------------------------------------------------------------- */
-
-static const struct {
-    const char *name;
-    size_t bytes;
-} st_dtypes[] = {
-    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
-    {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8},
-};
-
-size_t spx_st_dtype_bytes(const char *dtype)
-{
-    if (!dtype)
-        return 0;
-    for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++)
-        if (strcmp(dtype, st_dtypes[i].name) == 0)
-            return st_dtypes[i].bytes;
-    return 0;
-}
-
-static const char *st_dtype_canon(const char *dtype)
-{
-    for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++)
-        if (dtype && strcmp(dtype, st_dtypes[i].name) == 0)
-            return st_dtypes[i].name;
-    return NULL;
-}
-
-/* 1 when s is well-formed UTF-8 (JSON text must be). */
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-        if (n == 9 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4))
-            return 0;
-        for (size_t k = 1; k <= n; k++)
-            if ((p[k] & 0xC0) != 0x80)
-                return 0;
-        if (n == 2 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
-            return 0;
-        if (n == 3 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
+#include "spx_st_write_int.h"
 
 /* ---- writer state -------------------------------------------------------------------------- */
 
@@ -227,9 +108,9 @@ static int declare(spx_ctx *ctx, spx_st_writer *w, const char *label, const spx_
             SPX_FAIL(ctx, rc, SPX_E_ARG, "%s: tensor %zu has an empty name", label, i);
         if (strcmp(s->name, "__metadata__") == 0)
             SPX_FAIL(ctx, rc, SPX_E_ARG, "%s: tensor %zu: the name __metadata__ is reserved", label, i);
-        if (!utf8_valid(s->name))
+        if (!spx_stw_utf8_valid(s->name))
             SPX_FAIL(ctx, rc, SPX_E_ARG, "%s: tensor %zu: name is not valid UTF-8", label, i);
-        it->dtype = st_dtype_canon(s->dtype);
+        it->dtype = spx_stw_dtype_canon(s->dtype);
         if (!it->dtype)
             SPX_FAIL(ctx, rc, SPX_E_ARG, "%s: tensor %s: unknown dtype '%s'", label, s->name,
                      s->dtype ? s->dtype : "(null)");
@@ -278,7 +159,7 @@ static int sort_meta(spx_ctx *ctx, const char *label, const spx_st_kv *meta, siz
     if (!m)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", label);
     for (size_t i = 0; i < n_meta; i++) {
-        if (!meta[i].key || !meta[i].value || !utf8_valid(meta[i].key) || !utf8_valid(meta[i].value))
+        if (!meta[i].key || !meta[i].value || !spx_stw_utf8_valid(meta[i].key) || !spx_stw_utf8_valid(meta[i].value))
             SPX_FAIL(ctx, rc, SPX_E_ARG, "%s: metadata entry %zu: key and value must be UTF-8 strings", label, i);
         m[i] = meta[i];
     }
@@ -299,44 +180,44 @@ done:
 static int build_header(spx_ctx *ctx, spx_st_writer *w, st_shard *sh, const spx_st_kv *meta, size_t n_meta)
 {
     int rc = 0;
-    sbuf b = {0};
-    sb_put(&b, "{", 1);
+    spx_stw_buf b = {0};
+    spx_stw_put(&b, "{", 1);
     int first = 1;
     if (n_meta > 0) {
-        sb_str(&b, "\"__metadata__\":{");
+        spx_stw_str(&b, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
             if (i)
-                sb_put(&b, ",", 1);
-            sb_json_str(&b, meta[i].key);
-            sb_put(&b, ":", 1);
-            sb_json_str(&b, meta[i].value);
+                spx_stw_put(&b, ",", 1);
+            spx_stw_json_str(&b, meta[i].key);
+            spx_stw_put(&b, ":", 1);
+            spx_stw_json_str(&b, meta[i].value);
         }
-        sb_put(&b, "}", 1);
+        spx_stw_put(&b, "}", 1);
         first = 0;
     }
     for (size_t i = sh->first; i < sh->first + sh->count; i++) {
         const st_item *it = &w->items[i];
         if (!first)
-            sb_put(&b, ",", 1);
+            spx_stw_put(&b, ",", 1);
         first = 0;
-        sb_json_str(&b, it->name);
-        sb_str(&b, ":{\"dtype\":\"");
-        sb_str(&b, it->dtype);
-        sb_str(&b, "\",\"shape\":[");
+        spx_stw_json_str(&b, it->name);
+        spx_stw_str(&b, ":{\"dtype\":\"");
+        spx_stw_str(&b, it->dtype);
+        spx_stw_str(&b, "\",\"shape\":[");
         for (uint32_t d = 0; d < it->ndim; d++) {
             if (d)
-                sb_put(&b, ",", 1);
-            sb_u64(&b, it->shape[d]);
+                spx_stw_put(&b, ",", 1);
+            spx_stw_u64(&b, it->shape[d]);
         }
-        sb_str(&b, "],\"data_offsets\":[");
-        sb_u64(&b, it->begin);
-        sb_put(&b, ",", 1);
-        sb_u64(&b, it->begin + it->nbytes);   /* <= total_data: cannot overflow */
-        sb_str(&b, "]}");
+        spx_stw_str(&b, "],\"data_offsets\":[");
+        spx_stw_u64(&b, it->begin);
+        spx_stw_put(&b, ",", 1);
+        spx_stw_u64(&b, it->begin + it->nbytes);   /* <= total_data: cannot overflow */
+        spx_stw_str(&b, "]}");
     }
-    sb_put(&b, "}", 1);
+    spx_stw_put(&b, "}", 1);
     while (!b.oom && b.len % 8 != 0)
-        sb_put(&b, " ", 1);
+        spx_stw_put(&b, " ", 1);
     if (b.oom)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory building the header", sh->path);
     if (b.len > SPX_ST_MAX_HEADER)
@@ -353,61 +234,26 @@ done:
     return rc;
 }
 
-static int fail_io(spx_ctx *ctx, const char *what, const char *path)
-{
-    return spx_err_set(ctx, SPX_E_IO, "%s: %s: %s", path, what, strerror(errno));
-}
-
 static int shard_open(spx_ctx *ctx, st_shard *sh)
 {
     int rc = 0;
-    int fd = -1;
-    size_t plen = strlen(sh->path);
-    sh->tmp = malloc(plen + 12);
-    if (!sh->tmp)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", sh->path);
-    memcpy(sh->tmp, sh->path, plen);
-    memcpy(sh->tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(sh->tmp);
-    if (fd < 0) {
-        rc = fail_io(ctx, "cannot create a temporary file next to it", sh->path);
-        free(sh->tmp);
-        sh->tmp = NULL;
-        goto done;
-    }
-    if (fchmod(fd, 0644) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: chmod failed: %s", sh->tmp, strerror(errno));
-    sh->fp = fdopen(fd, "wb");
-    if (!sh->fp) {
-        rc = fail_io(ctx, "fdopen failed", sh->tmp);
-        goto done;
-    }
-    fd = -1;
-    sh->opened = 1;
     unsigned char len8[8];
-    uint64_t hl = sh->header_len;
+    SPX_TRY(rc, spx_stw_tmp_create(ctx, sh->path, &sh->tmp, &sh->fp));
+    sh->opened = 1;
     for (int k = 0; k < 8; k++)
-        len8[k] = (unsigned char)(hl >> (8 * k));
+        len8[k] = (unsigned char)((uint64_t)sh->header_len >> (8 * k));
     if (fwrite(len8, 1, 8, sh->fp) != 8 || fwrite(sh->header, 1, sh->header_len, sh->fp) != sh->header_len)
-        rc = fail_io(ctx, "write failed", sh->tmp);
+        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: write failed: %s", sh->tmp, strerror(errno));
 done:
-    if (fd >= 0)
-        close(fd);
     return rc;
 }
 
 static int shard_close(spx_ctx *ctx, st_shard *sh)
 {
-    int rc = 0;
-    if (!sh->fp || sh->closed)
+    if (sh->closed)
         return 0;
-    if (fflush(sh->fp) != 0 || fsync(fileno(sh->fp)) != 0)
-        rc = fail_io(ctx, "flush failed", sh->tmp);
-    if (fclose(sh->fp) != 0 && rc == 0)
-        rc = fail_io(ctx, "close failed", sh->tmp);
-    sh->fp = NULL;
     sh->closed = 1;
-    return rc;
+    return spx_stw_tmp_close(ctx, sh->tmp, &sh->fp);
 }
 
 /* Skip completed items and make sure the current item's shard is the open one. */
@@ -631,17 +477,17 @@ done:
 static int write_index(spx_ctx *ctx, spx_st_writer *w)
 {
     int rc = 0;
-    sbuf b = {0};
-    sb_str(&b, "{\n  \"metadata\": {\n    \"total_size\": ");
-    sb_u64(&b, w->total_data);
-    sb_str(&b, "\n  },\n  \"weight_map\": {");
+    spx_stw_buf b = {0};
+    spx_stw_str(&b, "{\n  \"metadata\": {\n    \"total_size\": ");
+    spx_stw_u64(&b, w->total_data);
+    spx_stw_str(&b, "\n  },\n  \"weight_map\": {");
     for (size_t i = 0; i < w->n; i++) {
-        sb_str(&b, i ? ",\n    " : "\n    ");
-        sb_json_str(&b, w->items[i].name);
-        sb_str(&b, ": ");
-        sb_json_str(&b, w->shards[w->items[i].shard].file);
+        spx_stw_str(&b, i ? ",\n    " : "\n    ");
+        spx_stw_json_str(&b, w->items[i].name);
+        spx_stw_str(&b, ": ");
+        spx_stw_json_str(&b, w->shards[w->items[i].shard].file);
     }
-    sb_str(&b, "\n  }\n}\n");
+    spx_stw_str(&b, "\n  }\n}\n");
     if (b.oom)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", w->index_path);
     SPX_TRY(rc, spx_st_write_blob(ctx, w->index_path, b.p, b.len));
@@ -748,49 +594,5 @@ int spx_st_write_sharded(spx_ctx *ctx, const char *dir, const char *prefix, uint
         *file_bytes = w->total_file;
 done:
     spx_st_writer_free(w);
-    return rc;
-}
-
-int spx_st_write_blob(spx_ctx *ctx, const char *path, const void *data, size_t len)
-{
-    int rc = 0;
-    st_shard sh = {0};   /* reuses the shard close logic; no safetensors header */
-    int fd = -1;
-    size_t plen = strlen(path);
-    sh.path = (char *)(uintptr_t)path;
-    sh.tmp = malloc(plen + 12);
-    if (!sh.tmp)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", path);
-    memcpy(sh.tmp, path, plen);
-    memcpy(sh.tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(sh.tmp);
-    if (fd < 0) {
-        rc = fail_io(ctx, "cannot create a temporary file next to it", path);
-        free(sh.tmp);
-        sh.tmp = NULL;
-        goto done;
-    }
-    if (fchmod(fd, 0644) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: chmod failed: %s", sh.tmp, strerror(errno));
-    sh.fp = fdopen(fd, "wb");
-    if (!sh.fp)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: fdopen failed: %s", sh.tmp, strerror(errno));
-    fd = -1;
-    if (len > 0 && fwrite(data, 1, len, sh.fp) != len)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: write failed: %s", sh.tmp, strerror(errno));
-    SPX_TRY(rc, shard_close(ctx, &sh));
-    if (rename(sh.tmp, path) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "cannot rename %s to %s: %s", sh.tmp, path, strerror(errno));
-    free(sh.tmp);
-    sh.tmp = NULL;
-done:
-    if (fd >= 0)
-        close(fd);
-    if (sh.fp && !sh.closed)
-        fclose(sh.fp);
-    if (sh.tmp) {
-        unlink(sh.tmp);
-        free(sh.tmp);
-    }
     return rc;
 }

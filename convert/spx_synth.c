@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -462,6 +463,10 @@ int spx_synth_write(spx_ctx *ctx, const spx_synth_opts *o, const char *dir, spx_
                                          &s, &r.n_shards, &r.weight_bytes));
     else
         SPX_TRY(rc, spx_st_write_file(ctx, path, s.specs, s.n, meta, 1, fill_tensor, &s, &r.weight_bytes));
+    /* a checkpoint of the other layout left in dir by an earlier run would shadow this one */
+    snprintf(path, sizeof path, "%s/%s", dir, o->shard_bytes ? "model.safetensors" : "model.safetensors.index.json");
+    if (unlink(path) != 0 && errno != ENOENT)
+        SPX_FAIL(ctx, rc, SPX_E_IO, "cannot remove stale %s: %s", path, strerror(errno));
     SPX_TRY(rc, write_text(ctx, dir, "config.json", cfg, cfg_len));
     SPX_TRY(rc, write_text(ctx, dir, "tokenizer.json", tok, tok_len));
     r.n_params = s.n_params;

@@ -78,7 +78,9 @@ typedef struct spx_synth_result {
 } spx_synth_result;
 
 /* Create `dir` (and missing parents) and write the three files, each through a temporary file
- * and a rename. res may be NULL. */
+ * and a rename. A model.safetensors (when writing shards) or model.safetensors.index.json (when
+ * writing one file) left in dir by an earlier run is removed so it cannot shadow the new
+ * checkpoint. res may be NULL. */
 int spx_synth_write(spx_ctx *ctx, const spx_synth_opts *o, const char *dir, spx_synth_result *res);
 
 /* The planted centers, row-major [n_clusters, dim] (malloc'ed; caller frees). */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "spx_moe.h"
 #include "spx_ops.h"
 
 int spx_embed(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size_t n, float *X)
@@ -26,6 +27,7 @@ static void residual_add(float *X, const float *Y, size_t count)
 int spx_block_forward(spx_ctx *ctx, const spx_model *model, spx_state *s, uint32_t layer, float *X, size_t n,
                       const spx_forward_hooks *hooks)
 {
+    int rc = 0;
     const spx_model_config *c = &model->cfg;
     const spx_layer *L;
     float *kc, *vc;
@@ -37,6 +39,8 @@ int spx_block_forward(spx_ctx *ctx, const spx_model *model, spx_state *s, uint32
         return spx_err_set(ctx, SPX_E_LIMIT, "context full: %u positions cached + %zu new > max context %u", s->pos, n,
                            s->max_ctx);
     L = &model->layers[layer];
+    if ((L->moe || L->gating) && (rc = spx_expert_reserve(ctx, model, s, layer, n)) < 0)
+        return rc;
     kc = s->k_cache + ((size_t)layer * s->max_ctx + s->pos) * s->kv_dim;
     vc = s->v_cache + ((size_t)layer * s->max_ctx + s->pos) * s->kv_dim;
 
@@ -59,13 +63,23 @@ int spx_block_forward(spx_ctx *ctx, const spx_model *model, spx_state *s, uint32
     spx_ops_norm(&L->ffn_norm, c->norm_type, c->norm_eps, X, n, c->dim, s->xn);
     if (hooks && hooks->mlp_input)
         hooks->mlp_input(hooks->ud, layer, s->xn, n);
-    if (c->gated)
-        spx_linear_forward(&L->gate, s->xn, n, s->gate);
-    spx_linear_forward(&L->up, s->xn, n, s->up);
-    spx_ops_act(c->act, c->gated, s->gate, s->up, n * c->ffn_dim);
-    if (hooks && hooks->mlp_hidden)
-        hooks->mlp_hidden(hooks->ud, layer, s->up, n);
-    spx_linear_forward(&L->down, s->up, n, s->tmp);
+    if (L->moe) {
+        spx_moe_mlp(model, s, layer, n, hooks);
+    } else if (L->gating) {
+        spx_gate_mlp(model, s, layer, n, hooks);
+    } else {
+        if (c->gated)
+            spx_linear_forward(&L->gate, s->xn, n, s->gate);
+        spx_linear_forward(&L->up, s->xn, n, s->up);
+        spx_ops_act(c->act, c->gated, s->gate, s->up, n * c->ffn_dim);
+        if (hooks && hooks->mlp_hidden)
+            hooks->mlp_hidden(hooks->ud, layer, s->up, n);
+        spx_linear_forward(&L->down, s->up, n, s->tmp);
+    }
+    if (!L->gating) {   /* gated layers count their own work */
+        s->ffn_neurons_run += (uint64_t)n * c->ffn_dim;
+        s->ffn_neurons_total += (uint64_t)n * c->ffn_dim;
+    }
     residual_add(X, s->tmp, n * c->dim);
     return 0;
 }

@@ -9,6 +9,8 @@
  *   m = norm(x; ffn_norm)
  *   h = act(m Wg^T + bg) * (m Wu^T + bu)        (gated; non-gated: h = act(m Wu^T + bu))
  *   x += h Wd^T (+bd)
+ * Expanded blocks (layer.moe) route m to one gate/up expert and h to one down expert per token;
+ * gated blocks (layer.gating) compute only the selected neuron blocks of h (spx_moe.h).
  * then logits = norm(x; out_norm) Wout^T. All arithmetic is fp32 with fp32 accumulation except the
  * norm statistics and the softmax denominator (accumulated in double) and the rotary tables
  * (angles computed in double, stored as fp32).
@@ -24,6 +26,25 @@
 
 #include "spx_error.h"
 #include "spx_model.h"
+
+/* Routing observation (expanded MLPs): labels[i] is the expert chosen for token i of this call;
+ * which = 0 for the gate/up router, 1 for the down router. Valid only during the call. */
+typedef void (*spx_route_hook)(void *ud, uint32_t layer, int which, const uint32_t *labels, size_t n);
+
+/* Scratch of the expert paths (spx_moe.c, spx_gate.c), grown on demand because a driver may
+ * attach experts to a model after its state was made. Counts are in elements. */
+typedef struct spx_expert_scratch {
+    float *in;                /* gathered input rows / router projection / normalised router input */
+    float *a;                 /* expert gate outputs, router hidden layer, down outputs */
+    float *b;                 /* expert hidden activations */
+    float *y;                 /* down outputs of one expert [ne x dim] */
+    float *sc;                /* router scores [n x E] */
+    uint32_t *lab;            /* labels [n] */
+    uint32_t *idx;            /* token lists [n] grouped by expert */
+    uint8_t *sel;             /* selection [n x E] */
+    uint32_t *ord;            /* sort scratch [2 E] */
+    size_t in_cap, a_cap, b_cap, y_cap, sc_cap, lab_cap, idx_cap, sel_cap, ord_cap;
+} spx_expert_scratch;
 
 typedef struct spx_state {
     uint32_t max_ctx;         /* KV cache capacity in positions */
@@ -42,6 +63,15 @@ typedef struct spx_state {
     float *scores;            /* [SPX_ATT_QBLOCK x max_ctx] attention probabilities */
     float *rope_cos;          /* [max_ctx x rope_dim/2] */
     float *rope_sin;          /* [max_ctx x rope_dim/2] */
+    spx_expert_scratch ex;    /* expert paths only */
+    spx_route_hook route_hook;   /* spx_state_set_route_hook; NULL: none */
+    void *route_ud;
+    uint64_t seq;             /* sequences started (spx_state_reset count): keys the random gate mode */
+    /* Work counters, cumulative since spx_state_new / spx_state_clear_counters; one unit per token
+     * per layer. Gated layers: blocks = experts selected / E, neurons = blocks * B / ffn. Dense and
+     * expanded layers count ffn of ffn neurons (an expanded block runs one full expert). */
+    uint64_t ffn_blocks_run, ffn_blocks_total;
+    uint64_t ffn_neurons_run, ffn_neurons_total;
 } spx_state;
 
 /* Queries processed together by the batched attention (bounds the scores buffer). */
@@ -64,9 +94,20 @@ typedef struct spx_forward_hooks {
 /* Allocate a state for `model`: max_ctx >= 1 cache positions, max_batch >= 1 tokens per call
  * (both < 2^31). Errors: SPX_E_ARG (zero or too large), SPX_E_OVERFLOW, SPX_E_NOMEM. */
 int spx_state_new(spx_ctx *ctx, const spx_model *model, uint32_t max_ctx, uint32_t max_batch, spx_state **out);
-/* Forget the cached sequence (pos = 0). The cache contents are not cleared (never read past pos). */
+/* Forget the cached sequence (pos = 0). The cache contents are not cleared (never read past pos).
+ * Counters are kept; seq is incremented. */
 void spx_state_reset(spx_state *s);
 void spx_state_free(spx_state *s);
+
+/* Observe the routing decisions of expanded blocks (kept out of spx_forward_hooks so that the
+ * positional initializers of that struct elsewhere stay complete under -Wextra). fn may be NULL. */
+void spx_state_set_route_hook(spx_state *s, spx_route_hook fn, void *ud);
+
+/* Fraction of FFN neurons executed: ffn_neurons_run / ffn_neurons_total (1.0 before any work and
+ * for models without gated layers). */
+double spx_state_ffn_fraction(const spx_state *s);
+/* Zero the work counters. */
+void spx_state_clear_counters(spx_state *s);
 
 /* Embedding lookup: X[n x dim] = tok_embd[tokens[i]]. SPX_E_ARG naming the index of an id >= vocab. */
 int spx_embed(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size_t n, float *X);
@@ -77,7 +118,7 @@ int spx_embed(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size
  * state->pos: spx_forward does it after the last block; drivers running block by block (e.g.
  * calibration: reset, then block `layer` on a whole sequence at pos 0) leave pos alone.
  * hooks may be NULL. Errors: SPX_E_ARG (layer out of range, n == 0 or n > max_batch),
- * SPX_E_LIMIT (pos + n > max_ctx). */
+ * SPX_E_LIMIT (pos + n > max_ctx), SPX_E_NOMEM (expert scratch; nothing changed then). */
 int spx_block_forward(spx_ctx *ctx, const spx_model *model, spx_state *state, uint32_t layer, float *X, size_t n,
                       const spx_forward_hooks *hooks);
 

@@ -74,6 +74,7 @@ int spx_linear_load(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, const 
     l->rows = rows;
     l->cols = cols;
     SPX_TRY(rc, spx_tensor_load_f32(ctx, f, t, (uint64_t)rows * cols, copy, &l->w, &l->owned));
+    l->nnz = t->nnz;
     if (b)
         SPX_TRY(rc, spx_tensor_load_f32(ctx, f, b, rows, copy, &l->bias, &l->bias_owned));
 done:
@@ -92,6 +93,9 @@ void spx_linear_init_owned(spx_linear *l, uint32_t rows, uint32_t cols, float *w
     l->owned = w;
     l->bias = bias;
     l->bias_owned = bias;
+    l->nnz = 0;
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        l->nnz += w[i] != 0.0f;
 }
 
 void spx_linear_release(spx_linear *l)

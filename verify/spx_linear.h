@@ -29,6 +29,9 @@ typedef struct spx_linear {
     float *owned;             /* heap buffer behind w when w is not the file map, else NULL */
     const float *bias;        /* [rows] or NULL */
     float *bias_owned;        /* heap buffer behind bias, else NULL */
+    uint64_t nnz;             /* stored values of the weight as loaded (tensor record's nnz; dense:
+                                 rows*cols; spx_linear_init_owned: nonzero count). For FLOP
+                                 estimates only: the kernel is dense. */
 } spx_linear;
 
 /* Load `t` (2-D, dims == [rows, cols]) and optional bias `b` (1-D [rows], may be NULL) from `f`
@@ -40,7 +43,8 @@ int spx_linear_load(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, const 
                     uint32_t rows, uint32_t cols, int copy, spx_linear *l);
 
 /* Take ownership of heap buffers: w [rows x cols] (required) and bias [rows] (may be NULL);
- * both are freed by spx_linear_release. For building layers in memory (tests, pruning). */
+ * both are freed by spx_linear_release. For building layers in memory (tests, pruning).
+ * nnz is set to the number of nonzero weights. */
 void spx_linear_init_owned(spx_linear *l, uint32_t rows, uint32_t cols, float *w, float *bias);
 
 /* Free owned buffers and zero *l. Accepts NULL and an empty layer. */

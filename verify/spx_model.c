@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "spx_ckd.h"
+#include "spx_moe.h"
 
 static const spx_tensor *find(const spx_file *f, int layer, const char *base, const char *suffix)
 {
@@ -58,6 +59,8 @@ static int check_missing(spx_ctx *ctx, const spx_file *f, const spx_model_config
         require(&ml, f, l, "attn_output", "weight");
         if (c->attn_out_bias)
             require(&ml, f, l, "attn_output", "bias");
+        if (spx_file_block_expanded(f, i))
+            continue;   /* experts and routers are checked by spx_model_load_moe */
         if (c->gated) {
             require(&ml, f, l, "ffn_gate", "weight");
             if (c->ffn_bias)
@@ -150,10 +153,14 @@ static int load_layer(spx_ctx *ctx, spx_model *m, uint32_t i, int copy)
     SPX_TRY(rc, load_linear(ctx, m, l, "attn_k", hk, c->dim, copy, &L->k));
     SPX_TRY(rc, load_linear(ctx, m, l, "attn_v", hk, c->dim, copy, &L->v));
     SPX_TRY(rc, load_linear(ctx, m, l, "attn_output", c->dim, hq, copy, &L->o));
-    if (c->gated)
-        SPX_TRY(rc, load_linear(ctx, m, l, "ffn_gate", c->ffn_dim, c->dim, copy, &L->gate));
-    SPX_TRY(rc, load_linear(ctx, m, l, "ffn_up", c->ffn_dim, c->dim, copy, &L->up));
-    SPX_TRY(rc, load_linear(ctx, m, l, "ffn_down", c->dim, c->ffn_dim, copy, &L->down));
+    if (spx_file_block_expanded(m->file, i)) {
+        SPX_TRY(rc, spx_model_load_moe(ctx, m, i, copy));
+    } else {
+        if (c->gated)
+            SPX_TRY(rc, load_linear(ctx, m, l, "ffn_gate", c->ffn_dim, c->dim, copy, &L->gate));
+        SPX_TRY(rc, load_linear(ctx, m, l, "ffn_up", c->ffn_dim, c->dim, copy, &L->up));
+        SPX_TRY(rc, load_linear(ctx, m, l, "ffn_down", c->dim, c->ffn_dim, copy, &L->down));
+    }
 done:
     return rc;
 }
@@ -216,10 +223,7 @@ int spx_model_open_file(spx_ctx *ctx, spx_file **fp, unsigned flags, spx_model *
     SPX_TRY(rc, spx_config_from_file(ctx, m->file, &m->cfg));
     if ((uint64_t)c->n_heads * c->head_dim > (1u << 24) || (uint64_t)c->n_kv_heads * c->head_dim > (1u << 24))
         SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: attention width n_heads*head_dim too large", spx_file_path(m->file));
-    for (uint32_t i = 0; i < spx_file_tensor_count(m->file); i++)
-        if (spx_file_tensor(m->file, i)->expert != SPX_NO_INDEX)
-            SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: tensor '%s' belongs to an expert: not a dense model",
-                     spx_file_path(m->file), spx_file_tensor(m->file, i)->name);
+    SPX_TRY(rc, spx_file_check_unrouted(ctx, m->file, c->n_layers));
     SPX_TRY(rc, check_missing(ctx, m->file, c));
     SPX_TRY(rc, rope_init(ctx, m));
     SPX_TRY(rc, load_plain(ctx, m, find(m->file, -1, "token_embd", "weight"), c->vocab_size, c->dim, &m->tok_embd));
@@ -240,6 +244,7 @@ int spx_model_open_file(spx_ctx *ctx, spx_file **fp, unsigned flags, spx_model *
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
     for (uint32_t i = 0; i < c->n_layers; i++)
         SPX_TRY(rc, load_layer(ctx, m, i, copy));
+    SPX_TRY(rc, spx_model_load_experts_finish(ctx, m, copy));
     *out = m;
     m = NULL;
 done:
@@ -273,6 +278,8 @@ void spx_model_free(spx_model *m)
             spx_linear_release(&L->gate);
             spx_linear_release(&L->up);
             spx_linear_release(&L->down);
+            spx_moe_free(L->moe);
+            spx_gate_free(L->gating);
         }
         free(m->layers);
     }
@@ -303,6 +310,19 @@ uint64_t spx_model_param_count(const spx_model *m)
         n += 2ull * c->dim + (L->attn_norm.b ? c->dim : 0) + (L->ffn_norm.b ? c->dim : 0);
         n += linear_params(&L->q) + linear_params(&L->k) + linear_params(&L->v) + linear_params(&L->o);
         n += linear_params(&L->gate) + linear_params(&L->up) + linear_params(&L->down);
+        if (L->moe) {
+            const spx_moe *e = L->moe;
+            const spx_router *r[2] = {&e->r_up, &e->r_down};
+            for (uint32_t j = 0; j < e->k_up; j++)
+                n += linear_params(&e->gate[j]) + linear_params(&e->up[j]);
+            for (uint32_t j = 0; j < e->k_down; j++)
+                n += linear_params(&e->down[j]);
+            for (int j = 0; j < 2; j++)
+                n += (uint64_t)r[j]->k * spx_router_rdim(r[j]) +
+                     (r[j]->pca_dim ? (uint64_t)r[j]->pca_dim * r[j]->in_dim + r[j]->in_dim : 0);
+        }
+        if (L->gating)
+            n += linear_params(&L->gating->w1) + linear_params(&L->gating->w2);
     }
     return n;
 }

@@ -24,6 +24,11 @@
 #define SPX_MODEL_VERIFY_DATA 1u   /* check every tensor CRC and encoding at open (SPX_OPEN_VERIFY_DATA) */
 #define SPX_MODEL_COPY_WEIGHTS 2u  /* give every linear layer an owned, writable fp32 copy (pruning) */
 
+/* Mixture-of-experts MLPs (verify/spx_moe.h): routed expert copies (Sparse Expansion) and gated
+ * neuron experts (MoEfication / DSTI / LTE). */
+typedef struct spx_moe spx_moe;
+typedef struct spx_gate spx_gate;
+
 typedef struct spx_norm {
     const float *w;           /* [dim] scale */
     const float *b;           /* [dim] shift (LayerNorm with bias) or NULL */
@@ -36,10 +41,20 @@ typedef struct spx_layer {
     spx_linear k;             /* [hk x d] */
     spx_linear v;             /* [hk x d] */
     spx_linear o;             /* [d x hq] (+ bias [d] when cfg.attn_out_bias) */
-    spx_linear gate;          /* [f x d]; empty (w == NULL) when !cfg.gated */
-    spx_linear up;            /* [f x d] */
-    spx_linear down;          /* [d x f] */
+    spx_linear gate;          /* [f x d]; empty (w == NULL) when !cfg.gated or moe != NULL */
+    spx_linear up;            /* [f x d]; empty when moe != NULL */
+    spx_linear down;          /* [d x f]; empty when moe != NULL */
+    spx_moe *moe;             /* owned; NULL: dense MLP. Set: routed expert copies replace gate/up/down */
+    spx_gate *gating;         /* owned; NULL: every neuron runs. Set: gate/up/down hold the permuted
+                                 dense weights and a router picks neuron blocks per token */
 } spx_layer;
+
+/* Run-time selection rule of gated neuron experts (spx_model_set_gate_override). */
+typedef struct spx_gate_override {
+    int mode;                 /* spx_gate_mode (spx_moe.h); 0: the file's rule */
+    double amount;            /* k experts (>= 1) or a fraction of E (0 < amount < 1) */
+    uint64_t seed;            /* random mode */
+} spx_gate_override;
 
 typedef struct spx_model {
     spx_model_config cfg;     /* from the file's metadata (spx_config_from_file) */
@@ -51,12 +66,15 @@ typedef struct spx_model {
     double *rope_inv_freq;    /* [rope_dim/2] inverse frequencies after rope scaling */
     void **owned;             /* heap buffers behind tok_embd / norms (freed by spx_model_free) */
     size_t n_owned, cap_owned;
+    spx_gate_override gate_override;  /* zero: gated layers follow the file's rule */
 } spx_model;
 
 /* Open `path` and load the model. flags: SPX_MODEL_VERIFY_DATA | SPX_MODEL_COPY_WEIGHTS.
  * Errors: anything from spx_file_open / spx_config_from_file; SPX_E_MISSING listing the missing
- * tensor names; SPX_E_SHAPE naming a tensor whose shape does not match the configuration;
- * SPX_E_UNSUPPORTED for a file that holds expert tensors (not a dense model). Any
+ * tensor names; SPX_E_SHAPE naming a tensor whose shape does not match the configuration.
+ * Expanded blocks (blk.{l}.ffn_up.router.centroids present) load as spx_moe and gated blocks
+ * (blk.{l}.ffn_router.w1 present) as spx_gate, with the conventions of specs/spx-format.md
+ * ("Expanded MLPs", "Gated neuron experts"); their errors are listed in spx_moe.h. Any
  * general.architecture is accepted: the metadata describe the computation completely. */
 int spx_model_open(spx_ctx *ctx, const char *path, unsigned flags, spx_model **out);
 
@@ -66,7 +84,8 @@ int spx_model_open_file(spx_ctx *ctx, spx_file **f, unsigned flags, spx_model **
 /* Frees owned buffers and closes the file. Accepts NULL. */
 void spx_model_free(spx_model *m);
 
-/* Total parameter count of the loaded tensors (embedding counted once when tied). */
+/* Total parameter count of the loaded tensors (embedding counted once when tied), experts and
+ * routers included. */
 uint64_t spx_model_param_count(const spx_model *m);
 
 #endif

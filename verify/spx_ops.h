@@ -25,4 +25,8 @@ void spx_ops_act(int act, int gated, const float *gate, float *up, size_t count)
  * layer's cache (K/V for those positions already written), writing s->att [n x q_dim]. */
 void spx_ops_attention(const spx_model_config *c, spx_state *s, uint32_t layer, size_t n);
 
+/* Grow *buf to hold at least count elements of elem bytes (contents not kept); *cap in elements.
+ * Errors: SPX_E_OVERFLOW, SPX_E_NOMEM (the old buffer is kept then). */
+int spx_ops_reserve(spx_ctx *ctx, void **buf, size_t *cap, size_t count, size_t elem);
+
 #endif

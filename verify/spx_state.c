@@ -5,6 +5,7 @@
 
 #include "spx_ckd.h"
 #include "spx_forward.h"
+#include "spx_ops.h"
 
 /* calloc(a*b*c floats) with overflow checks; NULL on overflow or failure (rc set). */
 static float *alloc3(spx_ctx *ctx, size_t a, size_t b, size_t c, const char *what, int *rc)
@@ -68,8 +69,46 @@ done:
 
 void spx_state_reset(spx_state *s)
 {
-    if (s)
+    if (s) {
         s->pos = 0;
+        s->seq++;
+    }
+}
+
+void spx_state_set_route_hook(spx_state *s, spx_route_hook fn, void *ud)
+{
+    s->route_hook = fn;
+    s->route_ud = ud;
+}
+
+double spx_state_ffn_fraction(const spx_state *s)
+{
+    if (!s->ffn_neurons_total)
+        return 1.0;
+    return (double)s->ffn_neurons_run / (double)s->ffn_neurons_total;
+}
+
+void spx_state_clear_counters(spx_state *s)
+{
+    s->ffn_blocks_run = s->ffn_blocks_total = 0;
+    s->ffn_neurons_run = s->ffn_neurons_total = 0;
+}
+
+int spx_ops_reserve(spx_ctx *ctx, void **buf, size_t *cap, size_t count, size_t elem)
+{
+    size_t bytes;
+    void *p;
+    if (count <= *cap && *buf)
+        return 0;
+    if (spx_ckd_mul_size(count ? count : 1, elem, &bytes))
+        return spx_err_set(ctx, SPX_E_OVERFLOW, "state: expert scratch size overflows (%zu x %zu)", count, elem);
+    p = malloc(bytes);
+    if (!p)
+        return spx_err_set(ctx, SPX_E_NOMEM, "state: out of memory for expert scratch (%zu bytes)", bytes);
+    free(*buf);
+    *buf = p;
+    *cap = count ? count : 1;
+    return 0;
 }
 
 void spx_state_free(spx_state *s)
@@ -88,5 +127,14 @@ void spx_state_free(spx_state *s)
     free(s->scores);
     free(s->rope_cos);
     free(s->rope_sin);
+    free(s->ex.in);
+    free(s->ex.a);
+    free(s->ex.b);
+    free(s->ex.y);
+    free(s->ex.sc);
+    free(s->ex.lab);
+    free(s->ex.idx);
+    free(s->ex.sel);
+    free(s->ex.ord);
     free(s);
 }

@@ -73,11 +73,16 @@ grep -q '^{"dir":.*"params":123712,.*"bytes":[0-9]*}$' "$SPX_TMP/out.txt" || fai
 want=$(cat "$SPX_TMP/j/config.json" "$SPX_TMP/j/model.safetensors" "$SPX_TMP/j/tokenizer.json" | wc -c)
 grep -q "\"bytes\":$want}" "$SPX_TMP/out.txt" || fail "--json bytes differ from the files' $want bytes"
 
-# sharded output: shards + index instead of model.safetensors
+# sharded output: shards + index instead of model.safetensors (also replacing a single file)
+expect_exit 0 "$SPX" synth -o "$SPX_TMP/sh"
 expect_exit 0 "$SPX" synth -o "$SPX_TMP/sh" --shard-size 100000
 [ -s "$SPX_TMP/sh/model.safetensors.index.json" ] || fail "no index for a sharded synth"
 [ -e "$SPX_TMP/sh/model.safetensors" ] && fail "sharded synth also wrote model.safetensors"
 n=$(ls "$SPX_TMP/sh" | grep -c '^model-000[0-9][0-9]-of-000[0-9][0-9]\.safetensors$')
 [ "$n" -ge 2 ] || fail "expected several shards, got $n"
+
+# and back: a single file replaces the index
+expect_exit 0 "$SPX" synth -o "$SPX_TMP/sh"
+[ -e "$SPX_TMP/sh/model.safetensors.index.json" ] && fail "stale index left beside model.safetensors"
 
 finish

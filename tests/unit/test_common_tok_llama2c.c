@@ -310,6 +310,23 @@ static void test_decode(void)
     CHECK(sv == NULL && t == NULL);
     free(b.p);
     tv_free(&v);
+    /* spx_vocab_create copies its inputs (pieces may hold any bytes, lengths are explicit) */
+    const char *pcs[] = {"<unk>", " ", "x\0y", " x"};
+    const uint32_t lens[] = {5, 1, 3, 2};
+    const float sc[] = {0, -1, -2, 4};
+    CHECK_RC(spx_vocab_create(&ctx, 4, pcs, lens, sc, &sv), 0);
+    CHECK(sv && sv->n == 4 && sv->lens[2] == 3 && memcmp(sv->pieces[2], "x\0y", 3) == 0 && sv->max_len == 5 &&
+          sv->scores[3] == 4.0f);
+    CHECK_RC(spx_tokenizer_from_vocab(&ctx, &sv, -1, -1, &t), 0);
+    ids = NULL;
+    /* no BOS known: default adds none; " x" is not reachable ("x" alone has no piece and no
+     * byte fallback exists) -> a clean error naming the byte */
+    CHECK_RC(spx_tokenizer_encode(&ctx, t, "x", 1, -1, &ids, &n), SPX_E_TOKENIZER);
+    CHECK(strstr(ctx.msg, "0x78") != NULL);
+    CHECK_RC(spx_tokenizer_encode(&ctx, t, "", 0, -1, &ids, &n), 0);
+    CHECK(n == 0 && ids != NULL);
+    free(ids);
+    spx_tokenizer_free(t);
 }
 
 static void test_spx_meta(void)
