@@ -226,7 +226,7 @@ static void ref_tmp_remove(ref_tmp *t)
         rmdir(t->dir);
 }
 
-/* Integrity (as `spx inspect --check`) then the model. */
+/* Integrity (as `spx inspect --check`) then the model; role "" (candidate) or "reference ". */
 static int open_checked(spx_ctx *ctx, const char *path, const char *role, spx_model **m, uint32_t *n_tensors,
                         uint64_t *bytes)
 {
@@ -234,7 +234,7 @@ static int open_checked(spx_ctx *ctx, const char *path, const char *role, spx_mo
     spx_file *f = NULL;
     rc = spx_file_open(ctx, path, SPX_OPEN_VERIFY_DATA, &f);
     if (rc < 0) {
-        spx_err_prefix(ctx, "%s integrity check failed: ", role);
+        spx_err_prefix(ctx, "%sintegrity check failed: ", role);
         goto done;
     }
     if (n_tensors)
@@ -242,8 +242,8 @@ static int open_checked(spx_ctx *ctx, const char *path, const char *role, spx_mo
     if (bytes)
         *bytes = spx_file_header(f)->file_size;
     rc = spx_model_open_file(ctx, &f, 0, m);
-    if (rc < 0)
-        spx_err_prefix(ctx, "%s: ", role);
+    if (rc < 0 && role[0])
+        spx_err_prefix(ctx, "%s", role);
 done:
     spx_file_free(f);
     return rc;
@@ -277,7 +277,7 @@ static int embed_probe(spx_ctx *ctx, const verify_cli *c)
     size_t n = 0;
     spx_probe p;
     memset(&p, 0, sizeof p);
-    SPX_TRY(rc, open_checked(ctx, c->cand, c->cand, &m, NULL, NULL));
+    SPX_TRY(rc, open_checked(ctx, c->cand, "", &m, NULL, NULL));
     if (c->prompt) {
         SPX_TRY(rc, spx_tokenizer_from_spx(ctx, m->file, &tok));
         SPX_TRY(rc, spx_tokenizer_encode(ctx, tok, c->prompt, strlen(c->prompt), -1, &ids, &n));
@@ -374,7 +374,7 @@ int spx_cmd_verify(int argc, char **argv)
         goto done;
     }
     rep.candidate = c.cand;
-    SPX_TRY(rc, open_checked(&ctx, c.cand, c.cand, &cand, &rep.n_tensors, &rep.file_bytes));
+    SPX_TRY(rc, open_checked(&ctx, c.cand, "", &cand, &rep.n_tensors, &rep.file_bytes));
     rc = spx_probe_load(&ctx, cand->file, &probe);
     if (rc == 0) {
         SPX_TRY(rc, spx_probe_run(&ctx, cand, &probe, &pc));
@@ -391,7 +391,7 @@ int spx_cmd_verify(int argc, char **argv)
     rc = 0;
     if (c.ref) {
         SPX_TRY(rc, resolve_reference(&ctx, c.ref, &rt, &ref_path));
-        SPX_TRY(rc, open_checked(&ctx, ref_path, "reference", &ref, NULL, NULL));
+        SPX_TRY(rc, open_checked(&ctx, ref_path, "reference ", &ref, NULL, NULL));
         SPX_TRY(rc, load_data(&ctx, &c, cand, ref, &ids, &n));
         vo.ctx = c.ctx ? (uint32_t)c.ctx
                        : (ref->cfg.context_length && ref->cfg.context_length < 512 ? ref->cfg.context_length : 512);

@@ -17,6 +17,7 @@ static const spx_command commands[] = {
     {"run", spx_cmd_run, "generate text greedily from a prompt"},
     {"prune", spx_cmd_prune, "one-shot pruning: SparseGPT, Wanda or magnitude, unstructured or N:M"},
     {"analyze", spx_cmd_analyze, "Wasserstein neurons: W1 of each neuron's normalized output to N(0,1)"},
+    {"moefy", spx_cmd_moefy, "neuron experts with trained gating predictors (MoEfication, DSTI, LTE)"},
     {"verify", spx_cmd_verify, "compare a model with its reference (KL, top-1, ppl ratio), integrity, probes"},
     {"expand", spx_cmd_expand, "Sparse Expansion: one pruned expert per input cluster, routed per token"},
     {"synth", spx_cmd_synth, "write a small synthetic Hugging Face checkpoint from a seed"},

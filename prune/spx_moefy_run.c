@@ -200,7 +200,7 @@ static void log_epoch(void *ud, const spx_router_epoch *e)
 
 /* Targets Y [N x E] from the captured mass / norms (see spx_moefy_run.h). */
 static void make_targets(const spx_moefy_opts *o, const float *mass, const float *norms, size_t N, size_t n_tr,
-                         uint32_t E, spx_gate_item *it, float *Y)
+                         uint32_t E, spx_router_item *it, float *Y)
 {
     if (o->gate.kind == SPX_ROUTER_DSTI) {
         memcpy(Y, norms, N * E * sizeof(float));
@@ -224,7 +224,7 @@ static void make_targets(const spx_moefy_opts *o, const float *mass, const float
             }
             if (tot <= 0.0)
                 continue;
-            spx_gate_sort(it, E);
+            spx_router_sort(it, E);
             for (uint32_t j = 0; j < E; j++) {
                 Y[t * E + it[j].i] = 1.0f;
                 cum += (double)it[j].s;
@@ -237,7 +237,7 @@ static void make_targets(const spx_moefy_opts *o, const float *mass, const float
 
 static int check_opts(spx_ctx *ctx, const spx_model_config *c, const spx_moefy_opts *o)
 {
-    const spx_gate_rule *g = &o->gate;
+    const spx_router_rule *g = &o->gate;
     if (o->experts == 0 || c->ffn_dim % o->experts != 0)
         return spx_err_set(ctx, SPX_E_ARG, "--experts %u must divide the FFN width %u", o->experts, c->ffn_dim);
     if (g->kind < SPX_ROUTER_MOE || g->kind > SPX_ROUTER_LTE)
@@ -253,6 +253,24 @@ static int check_opts(spx_ctx *ctx, const spx_model_config *c, const spx_moefy_o
     return 0;
 }
 
+/* Calibration must see the dense FFNs: refuse gated or expanded inputs. */
+static int check_dense(spx_ctx *ctx, const spx_model *m)
+{
+    const char *path = spx_file_path(m->file);
+    if (spx_file_meta_find(m->file, "spx.gate.kind"))
+        return spx_err_set(ctx, SPX_E_UNSUPPORTED, "%s is already gated (spx.gate.kind): moefy a dense model", path);
+    for (uint32_t i = 0; i < spx_file_tensor_count(m->file); i++)
+        if (strstr(spx_file_tensor(m->file, i)->name, ".ffn_router."))
+            return spx_err_set(ctx, SPX_E_UNSUPPORTED, "%s: tensor '%s' is a router: moefy a dense model", path,
+                               spx_file_tensor(m->file, i)->name);
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+        const spx_layer *L = &m->layers[l];
+        if (!L->up.w || !L->down.w || (m->cfg.gated && !L->gate.w))
+            return spx_err_set(ctx, SPX_E_UNSUPPORTED, "%s: block %u has no dense FFN (expanded model?)", path, l);
+    }
+    return 0;
+}
+
 int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, uint32_t nsamples, uint32_t seqlen,
                     const spx_moefy_opts *o, spx_moefy_result **out)
 {
@@ -265,13 +283,14 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
     float *X = NULL, *scratch = NULL, *Y = NULL, *Wd = NULL;
     uint32_t *owner = NULL, *keep_pos = NULL;
     size_t *keep_off = NULL, per, total, N, n_ho, n_tr;
-    spx_gate_item *items = NULL;
+    spx_router_item *items = NULL;
     spx_coact *coact = NULL;
     uint32_t cur = UINT32_MAX;   /* block being processed (error messages) */
     capture c;
     memset(&c, 0, sizeof c);
     *out = NULL;
     SPX_TRY(rc, check_opts(ctx, cfg, o));
+    SPX_TRY(rc, check_dense(ctx, m));
     if (!windows || nsamples == 0 || seqlen == 0)
         return spx_err_set(ctx, SPX_E_ARG, "moefy needs calibration windows");
     if (spx_ckd_mul_size(seqlen, d, &per) || spx_ckd_mul_size(per, nsamples, &total) ||
@@ -362,7 +381,7 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
         to.log_ud = &lb;
         SPX_TRY(rc, spx_router_train(ctx, R->router, c.M, Y, N, &to, &R->train));
         size_t e0 = n_ho ? n_tr : 0;
-        SPX_TRY(rc, spx_gate_evaluate(ctx, R->router, &o->gate, c.M + e0 * d, c.mass + e0 * E, N - e0, &R->eval));
+        SPX_TRY(rc, spx_router_evaluate(ctx, R->router, &o->gate, c.M + e0 * d, c.mass + e0 * E, N - e0, &R->eval));
         spx_progress_report(&o->progress, "moefy: block", l + 1, cfg->n_layers);
     }
     *out = res;

@@ -20,7 +20,7 @@
  *      lte_cover of the token's mass (at least one), else 0 ("the expert is needed");
  *   4. router init: moe and lte from the per-expert mean of the normalized W_gate rows (MoEfication's
  *      init; W2 = identity for moe), dsti random (seed + l); training with spx_router_train;
- *   5. evaluation on the held-out tokens: spx_gate_evaluate with the inference rule.
+ *   5. evaluation on the held-out tokens: spx_router_evaluate with the inference rule.
  * Memory: the residual streams of the windows (nsamples x seqlen x dim) plus, for the kept tokens,
  * m [N x dim] and the targets [N x E] (x2 for dsti); co-activation adds ffn^2 floats.
  * Seeds: split, router init and shuffling of block l use seed + l. */
@@ -40,7 +40,7 @@ typedef struct spx_moefy_opts {
     uint32_t experts;            /* E, divides ffn */
     int split;                   /* spx_moefy_split_kind */
     uint32_t kmeans_init;        /* balanced k-means restarts (default 10) */
-    spx_gate_rule gate;          /* router kind and its inference rule (top_k / tau / threshold) */
+    spx_router_rule gate;          /* router kind and its inference rule (top_k / tau / threshold) */
     int input_norm;              /* unit-normalize the router input (default 1) */
     uint32_t hidden;             /* dsti hidden width (default 128) */
     uint64_t max_tokens;         /* calibration tokens kept (default 65536) */
@@ -62,7 +62,7 @@ typedef struct spx_moefy_layer {
     spx_router *router;             /* trained */
     spx_moefy_split_info split;
     spx_router_train_report train;
-    spx_gate_eval eval;             /* on the held-out tokens */
+    spx_router_eval eval;             /* on the held-out tokens */
     double split_seconds;
 } spx_moefy_layer;
 

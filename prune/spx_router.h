@@ -94,40 +94,40 @@ int spx_router_loss_grad(spx_ctx *ctx, const spx_router *r, const spx_router_los
  *         >= tau * total (at least one);
  *   lte : every score >= threshold, at least the best one.
  * Ties in the ordering go to the lower expert index. */
-typedef struct spx_gate_rule {
+typedef struct spx_router_rule {
     int kind;                 /* spx_router_kind */
     uint32_t top_k;           /* moe */
     double tau;               /* dsti */
     double threshold;         /* lte */
-} spx_gate_rule;
+} spx_router_rule;
 
 /* Score/index pair for the sort (scratch of E entries). */
-typedef struct spx_gate_item {
+typedef struct spx_router_item {
     float s;
     uint32_t i;
-} spx_gate_item;
+} spx_router_item;
 
 /* Sort items [E] by score descending, index ascending on ties. */
-void spx_gate_sort(spx_gate_item *it, uint32_t E);
+void spx_router_sort(spx_router_item *it, uint32_t E);
 
 /* Selection for one token: mask [E] gets 1 for selected experts; returns the count (>= 1).
  * scratch [E]. */
-uint32_t spx_gate_select(const spx_gate_rule *g, const float *scores, uint32_t E, spx_gate_item *scratch,
+uint32_t spx_router_select(const spx_router_rule *g, const float *scores, uint32_t E, spx_router_item *scratch,
                          uint8_t *mask);
 
 /* Quality of the router's selection on n tokens against the oracle (true activation mass per
  * expert, mass [n x E], >= 0). Per token with k = |selected|: recall = |selected & top-k by mass| / k
  * (ties by lower index); random_recall = k/E (expected recall of k random experts); averages over
  * tokens. mass_cov = mean of sum_selected mass / sum mass (1 for tokens with zero mass). */
-typedef struct spx_gate_eval {
+typedef struct spx_router_eval {
     double recall;
     double random_recall;
     double sel_frac;          /* mean k / E */
     double mass_cov;
     uint64_t tokens;
-} spx_gate_eval;
+} spx_router_eval;
 
-int spx_gate_evaluate(spx_ctx *ctx, const spx_router *r, const spx_gate_rule *g, const float *X, const float *mass,
-                      size_t n, spx_gate_eval *ev);
+int spx_router_evaluate(spx_ctx *ctx, const spx_router *r, const spx_router_rule *g, const float *X, const float *mass,
+                      size_t n, spx_router_eval *ev);
 
 #endif

@@ -7,7 +7,7 @@
 
 static int item_cmp(const void *pa, const void *pb)
 {
-    const spx_gate_item *a = pa, *b = pb;
+    const spx_router_item *a = pa, *b = pb;
     if (a->s > b->s)
         return -1;
     if (a->s < b->s)
@@ -15,12 +15,12 @@ static int item_cmp(const void *pa, const void *pb)
     return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
 }
 
-void spx_gate_sort(spx_gate_item *it, uint32_t E)
+void spx_router_sort(spx_router_item *it, uint32_t E)
 {
     qsort(it, E, sizeof *it, item_cmp);
 }
 
-uint32_t spx_gate_select(const spx_gate_rule *g, const float *scores, uint32_t E, spx_gate_item *it, uint8_t *mask)
+uint32_t spx_router_select(const spx_router_rule *g, const float *scores, uint32_t E, spx_router_item *it, uint8_t *mask)
 {
     uint32_t k = 0;
     memset(mask, 0, E);
@@ -30,7 +30,7 @@ uint32_t spx_gate_select(const spx_gate_rule *g, const float *scores, uint32_t E
         it[e].s = scores[e];
         it[e].i = e;
     }
-    spx_gate_sort(it, E);
+    spx_router_sort(it, E);
     if (g->kind == SPX_ROUTER_MOE) {
         k = g->top_k < 1 ? 1 : g->top_k > E ? E : g->top_k;
     } else if (g->kind == SPX_ROUTER_DSTI) {
@@ -59,13 +59,13 @@ uint32_t spx_gate_select(const spx_gate_rule *g, const float *scores, uint32_t E
 
 #define EVAL_CHUNK 1024u
 
-int spx_gate_evaluate(spx_ctx *ctx, const spx_router *r, const spx_gate_rule *g, const float *X, const float *mass,
-                      size_t n, spx_gate_eval *ev)
+int spx_router_evaluate(spx_ctx *ctx, const spx_router *r, const spx_router_rule *g, const float *X, const float *mass,
+                      size_t n, spx_router_eval *ev)
 {
     int rc = 0;
     const uint32_t E = r->experts;
     float *S = NULL;
-    spx_gate_item *it = NULL, *mt = NULL;
+    spx_router_item *it = NULL, *mt = NULL;
     uint8_t *mask = NULL;
     double rec = 0.0, rnd = 0.0, sel = 0.0, cov = 0.0;
     memset(ev, 0, sizeof *ev);
@@ -83,7 +83,7 @@ int spx_gate_evaluate(spx_ctx *ctx, const spx_router *r, const spx_gate_rule *g,
         SPX_TRY(rc, spx_router_forward(ctx, r, X + i0 * r->dim, nb, S));
         for (size_t i = 0; i < nb; i++) {
             const float *m = mass + (i0 + i) * E;
-            uint32_t k = spx_gate_select(g, S + i * E, E, it, mask), hit = 0;
+            uint32_t k = spx_router_select(g, S + i * E, E, it, mask), hit = 0;
             double tot = 0.0, got = 0.0;
             for (uint32_t e = 0; e < E; e++) {
                 mt[e].s = m[e];
@@ -91,7 +91,7 @@ int spx_gate_evaluate(spx_ctx *ctx, const spx_router *r, const spx_gate_rule *g,
                 tot += (double)m[e];
                 got += mask[e] ? (double)m[e] : 0.0;
             }
-            spx_gate_sort(mt, E);
+            spx_router_sort(mt, E);
             for (uint32_t j = 0; j < k; j++)
                 hit += mask[mt[j].i];
             rec += (double)hit / (double)k;

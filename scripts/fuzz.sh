@@ -58,11 +58,18 @@ dict() {
 }
 
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DSPX_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-bins=""
-for t in $TARGETS; do bins="$bins fuzz_$t"; done
-# shellcheck disable=SC2086
-cmake --build "$BUILD" -j2 --target fuzz_seedgen $bins >"$BUILD/fuzz-build.log" 2>&1 ||
+cmake --build "$BUILD" -j2 --target fuzz_seedgen >"$BUILD/fuzz-build.log" 2>&1 ||
   { tail -30 "$BUILD/fuzz-build.log" >&2; exit 1; }
+# each target on its own: one that does not build (e.g. a module clang cannot compile) is reported
+# in the table and the others still run
+built=""
+for t in $TARGETS; do
+  if cmake --build "$BUILD" -j2 --target "fuzz_$t" >>"$BUILD/fuzz-build.log" 2>&1; then
+    built="$built $t"
+  else
+    echo "fuzz.sh: fuzz_$t does not build (see $BUILD/fuzz-build.log)" >&2
+  fi
+done
 FZ=$BUILD/tests/fuzz
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -71,6 +78,8 @@ export TMPDIR=${TMPDIR:-$BUILD}
 
 run_one() {
   local t=$1 work=$BUILD/fuzz-work/$1 crashes=$BUILD/fuzz-crashes/$1 log=$BUILD/fuzz-logs/$1.log
+  # findings of earlier runs are dropped: minimized ones belong in tests/fuzz/corpus/<target>
+  rm -rf "$crashes"
   mkdir -p "$work" "$crashes" "$BUILD/fuzz-logs" "$SRC/tests/fuzz/corpus/$t"
   local extra=()
   [ -d "$BUILD/fuzz-seeds/$t" ] && extra+=("$BUILD/fuzz-seeds/$t")
@@ -81,7 +90,7 @@ run_one() {
 }
 
 running=0
-for t in $TARGETS; do
+for t in $built; do
   run_one "$t" &
   running=$((running + 1))
   if [ "$running" -ge "$JOBS" ]; then wait -n || true; running=$((running - 1)); fi
@@ -89,7 +98,7 @@ done
 wait
 
 if [ "$MERGE" = 1 ]; then
-  for t in $TARGETS; do
+  for t in $built; do
     "$FZ/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" "$SRC/tests/fuzz/corpus/$t" "$BUILD/fuzz-work/$t" \
       >"$BUILD/fuzz-logs/$t.merge.log" 2>&1 || echo "fuzz.sh: merge of $t failed (see $BUILD/fuzz-logs/$t.merge.log)" >&2
   done
@@ -98,6 +107,10 @@ fi
 status=0
 printf '%-16s %12s %9s %16s %8s\n' target executions exec/s corpus crashes
 for t in $TARGETS; do
+  case " $built " in
+    *" $t "*) ;;
+    *) printf '%-16s %12s\n' "$t" "not built"; status=1; continue ;;
+  esac
   log=$BUILD/fuzz-logs/$t.log
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

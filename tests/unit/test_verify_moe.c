@@ -509,7 +509,7 @@ static void m_too_many(tmv_model *m, xmeta *meta)
 {
     tmv_remove(m, "blk.0.ffn_up.router.centroids");
     tmv_add(m, SPX_ROLE_ROUTER, 0, SPX_NO_INDEX, 257, 4, 1.0, 0.0, "blk.0.ffn_up.router.centroids");
-    meta->experts = 257;
+    meta->experts = meta->arch_count = 257;
 }
 static void m_unrouted(tmv_model *m, xmeta *meta)
 {

@@ -107,8 +107,9 @@ static inline void tmv_free(tmv_model *m)
 }
 
 /* Dense random model of configuration c (no LayerNorm, no attention biases). */
-static inline void tmv_build(tmv_model *m, const spx_model_config *c)
+static inline void tmv_build(tmv_model *m, const spx_model_config *cfg)
 {
+    const spx_model_config cc = *cfg, *c = &cc;   /* cfg may point into m */
     const uint64_t d = c->dim, f = c->ffn_dim, hq = (uint64_t)c->n_heads * c->head_dim,
                    hk = (uint64_t)c->n_kv_heads * c->head_dim;
     const double s_in = 1.0 / sqrt((double)d), s_f = 1.0 / sqrt((double)f), s_q = 1.0 / sqrt((double)hq);
