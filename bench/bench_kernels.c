@@ -1,7 +1,7 @@
 /* bench_kernels.c: timing of the packed sparse / fp16 kernels (verify/spx_kernels.h) against OpenBLAS
  * fp32 sgemv (decode) and sgemm (batches), all measured in the same run.
  *
- *   bench_kernels [--quick] [--threads N] [--reps N] [--isa auto|avx512|avx2|portable]
+ *   bench_kernels [--quick] [--threads N] [--reps N] [--isa auto|avx512|avx2|portable] [--cputime]
  *
  * Shapes: W [rows x cols] with rows = outputs, cols = inputs (PyTorch Linear). The default runs the
  * two 4096/11008 shapes of a 7B MLP: 11008 x 4096 (gate/up: y[11008] = W x[4096]) and 4096 x 11008
@@ -13,7 +13,11 @@
  * (the machine is shared: load changes hit all cases alike) and the median is reported. GB/s =
  * packed weight bytes / median time. Ratios are time(baseline) / time(case): > 1 means faster.
  * Export OPENBLAS_CORETYPE=SkylakeX on Zen 5: OpenBLAS 0.3.21 does not know Zen 5 and would use its
- * AVX2 kernels (see notes/cpu-limits.md). */
+ * AVX2 kernels (see notes/cpu-limits.md).
+ * --cputime times with the process CPU clock instead of the wall clock: with --threads 1 this
+ * removes the time the process spends preempted on a busy shared machine (not the slowdown from
+ * sharing caches, memory bandwidth or an SMT core); with more threads it adds up all threads'
+ * time, including OpenBLAS's spinning, so use it with --threads 1 only. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,10 +67,12 @@ static float normal(void)
     return (float)(s * 1.7320508);
 }
 
+static clockid_t g_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(g_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -230,8 +236,8 @@ static void run_shape(uint32_t rows, uint32_t cols, int reps, unsigned char *flu
         }
 
     printf("\nW [%u x %u] (rows = outputs, cols = inputs), %d repeats, median\n", rows, cols, reps);
-    printf("%-22s %-5s %3s %10s %8s %8s %8s %8s\n", "kernel", "spars", "n", "ms", "GB/s", "x sgemv", "x f16",
-           "x sgemm");
+    printf("%-22s %-5s %3s %9s %9s %7s %8s %8s %8s\n", "kernel", "spars", "n", "median ms", "min ms", "GB/s",
+           "x sgemv", "x f16", "x sgemm");
     for (int i = 0; i < b->nc; i++) {
         bcase *c = &b->c[i];
         qsort(c->t, (size_t)reps, sizeof(double), cmp_double);
@@ -239,7 +245,8 @@ static void run_shape(uint32_t rows, uint32_t cols, int reps, unsigned char *flu
     }
     for (int i = 0; i < b->nc; i++) {
         const bcase *c = &b->c[i];
-        printf("%-22s %-5s %3zu %10.3f %8.1f", c->name, c->sparsity, c->n, c->med * 1e3, c->bytes / c->med * 1e-9);
+        printf("%-22s %-5s %3zu %9.3f %9.3f %7.1f", c->name, c->sparsity, c->n, c->med * 1e3, c->t[0] * 1e3,
+               c->bytes / c->med * 1e-9);
         print_ratio(c->n == 1 ? find(b, "sgemv f32 (OpenBLAS)", 1) : NULL, c);
         print_ratio(find(b, "dense f16", c->n), c);
         print_ratio(c->n > 1 ? find(b, "sgemm f32 (OpenBLAS)", c->n) : NULL, c);
@@ -261,6 +268,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
+        } else if (strcmp(argv[i], "--cputime") == 0) {
+            g_clock = CLOCK_PROCESS_CPUTIME_ID;
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
@@ -270,7 +279,7 @@ int main(int argc, char **argv)
             isa = !strcmp(s, "avx512") ? SPX_KISA_AVX512 : !strcmp(s, "avx2") ? SPX_KISA_AVX2
                   : !strcmp(s, "portable") ? SPX_KISA_PORTABLE : SPX_KISA_AUTO;
         } else {
-            printf("usage: bench_kernels [--quick] [--threads N] [--reps N] [--isa auto|avx512|avx2|portable]\n");
+            printf("usage: bench_kernels [--quick] [--threads N] [--reps N] [--isa auto|avx512|avx2|portable] [--cputime]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -282,8 +291,9 @@ int main(int argc, char **argv)
     threads = spx_kern_set_threads(threads);
     openblas_set_num_threads(threads);
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("bench_kernels: kernels %s, %d thread(s); OpenBLAS %s, core %s (OPENBLAS_CORETYPE=%s)\n", spx_kern_isa(),
-           threads, openblas_get_config(), openblas_get_corename(), ct ? ct : "unset");
+    printf("bench_kernels: kernels %s, %d thread(s), %s clock; OpenBLAS %s, core %s (OPENBLAS_CORETYPE=%s)\n",
+           spx_kern_isa(), threads, g_clock == CLOCK_MONOTONIC ? "wall" : "process CPU", openblas_get_config(),
+           openblas_get_corename(), ct ? ct : "unset");
     unsigned char *flush = calloc(FLUSH_BYTES, 1);
     if (!flush)
         die("flush buffer", NULL);

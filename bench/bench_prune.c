@@ -239,6 +239,7 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
 int main(int argc, char **argv)
 {
     int quick = 0, full = 0, large = 0, reps = 3;
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* rows appear as stages finish, also when redirected */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;

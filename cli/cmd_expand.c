@@ -1,5 +1,6 @@
 /* cmd_expand.c: `spx expand` - Sparse Expansion: K SparseGPT experts per MLP linear layer. */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +36,10 @@ static void help(void)
            "  --max-fit-points N    fit k-means on at most N tokens (default all)\n"
            "  --percdamp X          SparseGPT damping (default 0.01); --blocksize N (128)\n"
            "  --encoding E          auto (smallest, default), dense, bitmask, nm, csr16, csr32\n"
+           "  --truth-mod K         score the gate/up clusters against token_id %% K (the planted\n"
+           "                        clusters of `spx synth --clusters K` models): ARI and purity\n"
+           "  --no-check-routing    skip re-running the written file to confirm that its routing equals\n"
+           "                        the expansion's cluster assignment for every calibration token\n"
            "  --json                per-block report as JSON on stdout\n"
            "  --progress            progress on stderr even when it is not a terminal\n"
            "  --help                this text\n");
@@ -42,7 +47,8 @@ static void help(void)
 
 typedef struct expand_cli {
     const char *in, *out;
-    int json, progress, encoding, have_sparsity;
+    int json, progress, encoding, have_sparsity, no_check;
+    uint64_t agree, total;
     spx_cli_calib cal;
     spx_expand_opts o;
 } expand_cli;
@@ -57,6 +63,7 @@ static int parse(int argc, char **argv, expand_cli *c, int *code)
         {"kmeans-seed", required_argument, 0, 'S'}, {"max-fit-points", required_argument, 0, 'F'},
         {"percdamp", required_argument, 0, 'd'}, {"blocksize", required_argument, 0, 'b'},
         {"encoding", required_argument, 0, 'e'}, {"json", no_argument, 0, 'j'},
+        {"truth-mod", required_argument, 0, 'M'}, {"no-check-routing", no_argument, 0, 'R'},
         {"progress", no_argument, 0, 'G'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int ch;
     unsigned long long u;
@@ -71,7 +78,8 @@ static int parse(int argc, char **argv, expand_cli *c, int *code)
             return *code = cr, -1;
         switch (ch) {
         case 'o': c->out = optarg; break;
-        case 'k': case 'p': case 'q': case 'I': case 'S': case 'F': case 'b':
+        case 'R': c->no_check = 1; break;
+        case 'k': case 'p': case 'q': case 'I': case 'S': case 'F': case 'b': case 'M':
             if (spx_cli_parse_u64(optarg, &u) || (ch != 'S' && (u == 0 || u > (1ull << 32) - 1)))
                 return *code = spx_cli_usage_error(CMD, "option '%s' needs a positive integer, got '%s'",
                                                    argv[optind - 1], optarg), -1;
@@ -84,6 +92,7 @@ static int parse(int argc, char **argv, expand_cli *c, int *code)
             else if (ch == 'I') c->o.kmeans_init = (uint32_t)u;
             else if (ch == 'S') c->o.seed = u;
             else if (ch == 'F') c->o.max_fit_points = (size_t)u;
+            else if (ch == 'M') c->o.truth_mod = (uint32_t)u;
             else c->o.p.blocksize = (int)u;
             break;
         case 's':
@@ -165,7 +174,16 @@ static void report(const expand_cli *c, const spx_expand_layer_info *inf, uint32
             cJSON_AddNumberToObject(b, "retries", inf[l].retries);
             cJSON_AddNumberToObject(b, "fallbacks", inf[l].fallbacks);
             cJSON_AddNumberToObject(b, "kmeans_reseeds", (double)inf[l].reseeds);
+            if (c->o.truth_mod) {
+                cJSON_AddNumberToObject(b, "ari_up", inf[l].ari_up);
+                cJSON_AddNumberToObject(b, "purity_up", inf[l].purity_up);
+            }
             cJSON_AddItemToArray(blocks, b);
+        }
+        if (!c->no_check) {
+            cJSON *r = cJSON_AddObjectToObject(root, "routing_check");
+            cJSON_AddNumberToObject(r, "agree", (double)c->agree);
+            cJSON_AddNumberToObject(r, "total", (double)c->total);
         }
         cJSON_AddNumberToObject(root, "bytes_in", (double)bin);
         cJSON_AddNumberToObject(root, "bytes_out", (double)bout);
@@ -186,7 +204,13 @@ static void report(const expand_cli *c, const spx_expand_layer_info *inf, uint32
             printf("%u%s", inf[l].sizes_up[e], e + 1 < inf[l].k ? "," : " | ");
         for (uint32_t e = 0; e < inf[l].k; e++)
             printf("%u%s", inf[l].sizes_down[e], e + 1 < inf[l].k ? "," : "\n");
+        if (c->o.truth_mod)
+            printf("       planted clusters (token %% %u): ARI %.4f, purity %.4f\n", c->o.truth_mod, inf[l].ari_up,
+                   inf[l].purity_up);
     }
+    if (!c->no_check)
+        printf("routing check: %llu of %llu routing decisions on the calibration tokens equal the clustering\n",
+               (unsigned long long)c->agree, (unsigned long long)c->total);
     printf("expanded %u blocks into %u experts per MLP linear; %lld -> %lld bytes; wrote %s\n", n, c->o.clusters, bin,
            bout, c->out);
 }
@@ -217,6 +241,13 @@ int spx_cmd_expand(int argc, char **argv)
     SPX_TRY(rc, spx_cli_calib_windows(&ctx, &c.cal, m, &windows));
     SPX_TRY(rc, spx_expand_model(&ctx, m, windows, (uint32_t)c.cal.nsamples, (uint32_t)c.cal.seqlen, &c.o, &inf));
     SPX_TRY(rc, spx_expand_write(&ctx, m, c.out, &c.o, inf, c.encoding));
+    if (!c.no_check) {
+        SPX_TRY(rc, spx_expand_check_routing(&ctx, c.out, windows, (uint32_t)c.cal.nsamples, (uint32_t)c.cal.seqlen, inf,
+                                             &c.agree, &c.total));
+        if (c.agree != c.total && remove(c.out) == 0)
+            SPX_FAIL(&ctx, rc, SPX_E_VERIFY, "%s: runtime routing differs from the clustering for %llu of %llu decisions",
+                     c.out, (unsigned long long)(c.total - c.agree), (unsigned long long)c.total);
+    }
     struct stat si, so;
     report(&c, inf, m->cfg.n_layers, stat(c.in, &si) == 0 ? (long long)si.st_size : -1,
            stat(c.out, &so) == 0 ? (long long)so.st_size : -1);

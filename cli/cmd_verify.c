@@ -318,11 +318,11 @@ static void print_text(const spx_verify_report *rep)
         printf("data       %s: %llu windows x %u tokens, %llu positions compared (%llu tokens not evaluated)\n",
                rep->data, (unsigned long long)r->windows, r->ctx, (unsigned long long)r->positions,
                (unsigned long long)r->dropped);
-        printf("layer  %-11s %-11s %-11s linears (rel. error of W_c x vs W_r x, differing layers)\n", "attn", "mlp",
+        printf("layer  %-11s %-11s %-10s linears (rel. error of W_c x vs W_r x, differing layers)\n", "attn", "mlp",
                "block");
         for (uint32_t l = 0; l < r->n_layers; l++) {
             const spx_verify_layer *L = &r->layers[l];
-            printf("%5u  %-11.4e %-11.4e %-11.4e", l, L->attn_rel, L->mlp_rel, L->block_rel);
+            printf("%5u  %-11.4e %-11.4e %.4e", l, L->attn_rel, L->mlp_rel, L->block_rel);
             for (int i = 0; i < SPX_VERIFY_N_LINEARS; i++)
                 if (L->linear_cmp[i])
                     printf(" %s %.3e", spx_verify_linear_names[i], L->linear_rel[i]);

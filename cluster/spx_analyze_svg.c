@@ -205,10 +205,10 @@ int spx_analyze_write_svg(spx_ctx *ctx, const spx_analyze_layer *L, double thres
     out(&s, "\"/>\n");
     axes(&s, &f2, "normalized output z = (y - mean) / std", "density");
     out(&s, "<text x=\"%.2f\" y=\"62\" text-anchor=\"middle\">most entangled: neuron %llu, W1 %.4g "
-            "(raw mean %.4g, std %.4g) vs N(0,1)</text>\n", f2.x0 + f2.w / 2, (unsigned long long)L->argmax, L->max,
+            "(raw mean %.4g, std %.4g)</text>\n", f2.x0 + f2.w / 2, (unsigned long long)L->argmax, L->max,
         L->top_mean, L->top_std);
-    out(&s, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" fill=\"#555\">outside the range: %llu below, "
-            "%llu above</text>\n", f2.x0 + f2.w - 6, f2.y0 + 14, (unsigned long long)L->hist_below,
+    out(&s, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" fill=\"#555\">curve: N(0,1) density; outside "
+            "the range: %llu below, %llu above</text>\n", f2.x0 + f2.w - 6, f2.y0 + 14, (unsigned long long)L->hist_below,
         (unsigned long long)L->hist_above);
     out(&s, "</svg>\n");
     if (s.rc < 0) {

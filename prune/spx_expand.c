@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "spx_ckd.h"
+#include "spx_cluster_metrics.h"
 #include "spx_forward.h"
 #include "spx_hessian.h"
 #include "spx_kmeans.h"
@@ -239,8 +240,25 @@ static uint32_t default_pca(uint32_t in, uint32_t asked)
     return p > in ? in : p;
 }
 
+static int score_truth(spx_ctx *ctx, const uint32_t *windows, size_t N, uint32_t mod, const uint32_t *labels,
+                       spx_expand_layer_info *info)
+{
+    int rc = 0;
+    uint32_t *truth = malloc(N * sizeof *truth);
+    if (!truth)
+        return spx_err_set(ctx, SPX_E_NOMEM, "expand: out of memory");
+    for (size_t t = 0; t < N; t++)
+        truth[t] = windows[t] % mod;
+    SPX_TRY(rc, spx_cluster_ari(labels, truth, N, &info->ari_up, ctx));
+    SPX_TRY(rc, spx_cluster_purity(labels, truth, N, &info->purity_up, ctx));
+done:
+    free(truth);
+    return rc;
+}
+
 static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, float *X, float *scratch,
-                        uint32_t nsamples, uint32_t seqlen, const spx_expand_opts *o, spx_expand_layer_info *info)
+                        const uint32_t *windows, uint32_t nsamples, uint32_t seqlen, const spx_expand_opts *o,
+                        spx_expand_layer_info *info)
 {
     int rc = 0;
     const spx_model_config *cfg = &m->cfg;
@@ -257,6 +275,7 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
     memset(&fd, 0, sizeof fd);
     info->layer = l;
     info->k = K;
+    info->ari_up = info->purity_up = NAN;
     /* dense originals: the moe takes the layer's linears away */
     dg = cfg->gated ? dup_floats(L->gate.w, (size_t)ffn * dim) : NULL;
     du = dup_floats(L->up.w, (size_t)ffn * dim);
@@ -345,9 +364,14 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
     }
     SPX_TRY(rc, copy_router(ctx, moe2, 0, &L->moe->r_up));
     SPX_TRY(rc, give_router(ctx, moe2, 1, &fd));
+    if (o->truth_mod)
+        SPX_TRY(rc, score_truth(ctx, windows, N, o->truth_mod, fu.labels, info));
     info->sizes_up = fu.sizes;
     info->sizes_down = fd.sizes;
+    info->labels_up = fu.labels;
+    info->labels_down = fd.labels;
     fu.sizes = fd.sizes = NULL;
+    fu.labels = fd.labels = NULL;
     SPX_TRY(rc, spx_moe_attach(ctx, m, l, moe2));
     moe2 = NULL;
 
@@ -398,7 +422,7 @@ int spx_expand_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32
         SPX_TRY(rc, spx_embed(ctx, m, windows + (size_t)s * seqlen, seqlen, X + (size_t)s * per));
     SPX_TRY(rc, spx_state_new(ctx, m, seqlen, seqlen, &st));
     for (uint32_t l = 0; l < cfg->n_layers; l++) {
-        rc = expand_block(ctx, m, st, l, X, scratch, nsamples, seqlen, o, &inf[l]);
+        rc = expand_block(ctx, m, st, l, X, scratch, windows, nsamples, seqlen, o, &inf[l]);
         if (rc < 0) {
             spx_err_prefix(ctx, "block %u: ", l);
             goto done;
@@ -422,6 +446,54 @@ void spx_expand_infos_free(spx_expand_layer_info *infos, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         free(infos[i].sizes_up);
         free(infos[i].sizes_down);
+        free(infos[i].labels_up);
+        free(infos[i].labels_down);
     }
     free(infos);
+}
+
+typedef struct route_check {
+    const spx_expand_layer_info *infos;
+    size_t base;                /* first token of the window being run */
+    uint64_t agree, total;
+} route_check;
+
+static void route_hook(void *ud, uint32_t layer, int which, const uint32_t *labels, size_t n)
+{
+    route_check *rc = ud;
+    const uint32_t *want = which ? rc->infos[layer].labels_down : rc->infos[layer].labels_up;
+    for (size_t t = 0; t < n; t++)
+        rc->agree += labels[t] == want[rc->base + t];
+    rc->total += n;
+}
+
+int spx_expand_check_routing(spx_ctx *ctx, const char *path, const uint32_t *windows, uint32_t nsamples,
+                             uint32_t seqlen, const spx_expand_layer_info *infos, uint64_t *agree, uint64_t *total)
+{
+    int rc = 0;
+    spx_model *m = NULL;
+    spx_state *st = NULL;
+    float *X = NULL;
+    route_check chk = {infos, 0, 0, 0};
+    SPX_TRY(rc, spx_model_open(ctx, path, 0, &m));
+    SPX_TRY(rc, spx_state_new(ctx, m, seqlen, seqlen, &st));
+    X = malloc((size_t)seqlen * m->cfg.dim * sizeof(float));
+    if (!X)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "expand: out of memory");
+    spx_state_set_route_hook(st, route_hook, &chk);
+    for (uint32_t s = 0; s < nsamples; s++) {
+        chk.base = (size_t)s * seqlen;
+        SPX_TRY(rc, spx_embed(ctx, m, windows + chk.base, seqlen, X));
+        for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+            spx_state_reset(st);
+            SPX_TRY(rc, spx_block_forward(ctx, m, st, l, X, seqlen, NULL));
+        }
+    }
+    *agree = chk.agree;
+    *total = chk.total;
+done:
+    free(X);
+    spx_state_free(st);
+    spx_model_free(m);
+    return rc;
 }

@@ -35,6 +35,8 @@ typedef struct spx_expand_opts {
     size_t max_fit_points;      /* fit k-means on at most this many tokens (0: all) */
     uint64_t seed;              /* k-means seed (default 0) */
     spx_prune_opts p;           /* sparsity or N:M of every expert; SparseGPT parameters */
+    uint32_t truth_mod;         /* > 0: score the gate/up clusters against the planted truth
+                                   token_id % truth_mod (spx synth models): ARI and purity */
     spx_progress progress;
 } spx_expand_opts;
 
@@ -50,6 +52,9 @@ typedef struct spx_expand_layer_info {
     uint32_t fallbacks;         /* empty clusters pruned with the all-token Hessian */
     uint64_t reseeds;           /* k-means empty-cluster re-seeds */
     double inertia_up, inertia_down;
+    uint32_t *labels_up;        /* [nsamples*seqlen] expert of every calibration token (gate/up) */
+    uint32_t *labels_down;      /* [nsamples*seqlen] (down) */
+    double ari_up, purity_up;   /* against the planted truth (truth_mod), NaN otherwise */
 } spx_expand_layer_info;
 
 /* Expand every block of m (opened with SPX_MODEL_COPY_WEIGHTS) in place. windows [nsamples x
@@ -57,6 +62,12 @@ typedef struct spx_expand_layer_info {
 int spx_expand_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_t nsamples, uint32_t seqlen,
                      const spx_expand_opts *o, spx_expand_layer_info **infos);
 void spx_expand_infos_free(spx_expand_layer_info *infos, uint32_t n);
+
+/* Re-open the written file, run the calibration windows through it and count the tokens whose
+ * runtime routing (both routers of every block) equals the labels the expansion assigned:
+ * *agree of *total decisions. */
+int spx_expand_check_routing(spx_ctx *ctx, const char *path, const uint32_t *windows, uint32_t nsamples,
+                             uint32_t seqlen, const spx_expand_layer_info *infos, uint64_t *agree, uint64_t *total);
 
 /* Write the expanded model: the input file's tensors with every expanded block's dense MLP
  * replaced by its routers and experts (spx-format.md, "Expanded MLPs"), encodings chosen as in

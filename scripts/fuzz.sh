@@ -97,11 +97,29 @@ for t in $built; do
 done
 wait
 
+# --merge: the inputs of the scratch corpus that add coverage beyond the committed corpus AND the
+# generated seeds (which are rebuilt at test time, so they are not committed) are copied into
+# tests/fuzz/corpus/<target>/ under their SHA-1 names.
 if [ "$MERGE" = 1 ]; then
   for t in $built; do
-    "$FZ/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" "$SRC/tests/fuzz/corpus/$t" "$BUILD/fuzz-work/$t" \
-      >"$BUILD/fuzz-logs/$t.merge.log" 2>&1 || echo "fuzz.sh: merge of $t failed (see $BUILD/fuzz-logs/$t.merge.log)" >&2
+    m=$(mktemp -d "$BUILD/merge.XXXXXX")
+    cp "$SRC/tests/fuzz/corpus/$t"/* "$m"/ 2>/dev/null || true
+    [ -d "$BUILD/fuzz-seeds/$t" ] && cp "$BUILD/fuzz-seeds/$t"/* "$m"/
+    ls "$m" | sort >"$m.before"
+    if "$FZ/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" "$m" "$BUILD/fuzz-work/$t" \
+        >"$BUILD/fuzz-logs/$t.merge.log" 2>&1; then
+      added=0
+      for f in $(ls "$m" | sort | comm -13 "$m.before" -); do
+        cp "$m/$f" "$SRC/tests/fuzz/corpus/$t/$f"
+        added=$((added + 1))
+      done
+      echo "merge $t: $added new inputs into tests/fuzz/corpus/$t"
+    else
+      echo "fuzz.sh: merge of $t failed (see $BUILD/fuzz-logs/$t.merge.log)" >&2
+    fi
+    rm -rf "$m" "$m.before"
   done
+  echo "committed corpora: $(du -sh "$SRC/tests/fuzz/corpus" | cut -f1) (keep under 2 MB)"
 fi
 
 status=0

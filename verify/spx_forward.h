@@ -31,6 +31,10 @@
  * which = 0 for the gate/up router, 1 for the down router. Valid only during the call. */
 typedef void (*spx_route_hook)(void *ud, uint32_t layer, int which, const uint32_t *labels, size_t n);
 
+/* Selection observation (gated layers): sel[i * n_experts + e] = 1 when expert e runs for token i
+ * of this call. Valid only during the call. */
+typedef void (*spx_gate_hook)(void *ud, uint32_t layer, const uint8_t *sel, size_t n, uint32_t n_experts);
+
 /* Scratch of the expert paths (spx_moe.c, spx_gate.c), grown on demand because a driver may
  * attach experts to a model after its state was made. Counts are in elements. */
 typedef struct spx_expert_scratch {
@@ -66,6 +70,8 @@ typedef struct spx_state {
     spx_expert_scratch ex;    /* expert paths only */
     spx_route_hook route_hook;   /* spx_state_set_route_hook; NULL: none */
     void *route_ud;
+    spx_gate_hook gate_hook;     /* spx_state_set_gate_hook; NULL: none */
+    void *gate_ud;
     uint64_t seq;             /* sequences started (spx_state_reset count): keys the random gate mode */
     /* Work counters, cumulative since spx_state_new / spx_state_clear_counters; one unit per token
      * per layer. Gated layers: blocks = experts selected / E, neurons = blocks * B / ffn. Dense and
@@ -102,6 +108,8 @@ void spx_state_free(spx_state *s);
 /* Observe the routing decisions of expanded blocks (kept out of spx_forward_hooks so that the
  * positional initializers of that struct elsewhere stay complete under -Wextra). fn may be NULL. */
 void spx_state_set_route_hook(spx_state *s, spx_route_hook fn, void *ud);
+/* Observe the expert selections of gated blocks. fn may be NULL. */
+void spx_state_set_gate_hook(spx_state *s, spx_gate_hook fn, void *ud);
 
 /* Fraction of FFN neurons executed: ffn_neurons_run / ffn_neurons_total (1.0 before any work and
  * for models without gated layers). */

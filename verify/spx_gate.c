@@ -360,6 +360,8 @@ void spx_gate_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n
     uint64_t run;
 
     run = select_all(model, s, layer, n);
+    if (s->gate_hook)
+        s->gate_hook(s->gate_ud, layer, ex->sel, n, E);
     s->ffn_blocks_run += run;
     s->ffn_blocks_total += (uint64_t)n * E;
     s->ffn_neurons_run += run * B;

@@ -81,6 +81,12 @@ void spx_state_set_route_hook(spx_state *s, spx_route_hook fn, void *ud)
     s->route_ud = ud;
 }
 
+void spx_state_set_gate_hook(spx_state *s, spx_gate_hook fn, void *ud)
+{
+    s->gate_hook = fn;
+    s->gate_ud = ud;
+}
+
 double spx_state_ffn_fraction(const spx_state *s)
 {
     if (!s->ffn_neurons_total)

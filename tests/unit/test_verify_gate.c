@@ -210,8 +210,17 @@ static void ref_mlp_gate(void *ud, const tmv_model *m, uint32_t l, size_t t, con
 typedef struct cap {
     uint32_t dim, ffn;
     float m[NL][NTOK * 64], h[NL][NTOK * 64];
-    size_t nm[NL], nh[NL];
+    uint8_t sel[NL][NTOK][E];
+    size_t nm[NL], nh[NL], ns[NL];
 } cap;
+
+static void cap_gate(void *ud, uint32_t layer, const uint8_t *sel, size_t n, uint32_t n_experts)
+{
+    cap *c = ud;
+    CHECK(n_experts == E && c->ns[layer] + n <= NTOK);
+    memcpy(c->sel[layer][c->ns[layer]], sel, n * E);
+    c->ns[layer] += n;
+}
 
 static void cap_mlp_in(void *ud, uint32_t layer, const float *x, size_t n)
 {
@@ -227,17 +236,18 @@ static void cap_hidden(void *ud, uint32_t layer, const float *h, size_t n)
     c->nh[layer] += n;
 }
 
-/* Selection visible in the captured hidden states: blocks with a nonzero activation. */
+/* The captured selection, checked against the hidden states: unselected blocks are zero. */
 static void cap_selection(const cap *c, uint8_t sel[NL][NTOK][E])
 {
     const uint32_t B = c->ffn / E;
-    for (int l = 0; l < NL; l++)
+    memcpy(sel, c->sel, sizeof c->sel);
+    for (int l = 0; l < NL; l++) {
+        CHECK(c->ns[l] == NTOK);
         for (int t = 0; t < NTOK; t++)
-            for (int e = 0; e < E; e++) {
-                sel[l][t][e] = 0;
-                for (uint32_t j = 0; j < B; j++)
-                    sel[l][t][e] |= c->h[l][(size_t)t * c->ffn + (uint32_t)e * B + j] != 0.0f;
-            }
+            for (int e = 0; e < E; e++)
+                for (uint32_t j = 0; j < B && !sel[l][t][e]; j++)
+                    CHECK(c->h[l][(size_t)t * c->ffn + (uint32_t)e * B + j] == 0.0f);
+    }
 }
 
 /* Batched run with captures; returns logits (malloc'ed) and the state's counters. */
@@ -252,10 +262,13 @@ static float *run(spx_model *model, const uint32_t *tok, cap *cp, int one_by_one
     if (cp) {
         memset(cp->nm, 0, sizeof cp->nm);
         memset(cp->nh, 0, sizeof cp->nh);
+        memset(cp->ns, 0, sizeof cp->ns);
     }
     CHECK_RC(spx_state_new(&ctx, model, NTOK, 16, &st), 0);
     if (!st)
         return lg;
+    if (cp)
+        spx_state_set_gate_hook(st, cap_gate, cp);
     if (one_by_one)
         for (int i = 0; i < NTOK; i++)
             CHECK_RC(spx_forward_hooked(&ctx, model, st, tok + i, 1, lg + (size_t)i * V, NULL, cp ? &hooks : NULL), 0);
@@ -265,7 +278,8 @@ static float *run(spx_model *model, const uint32_t *tok, cap *cp, int one_by_one
         *run_blocks = st->ffn_blocks_run;
     if (frac)
         *frac = spx_state_ffn_fraction(st);
-    CHECK(st->ffn_blocks_total == (uint64_t)NTOK * NL * E);
+    CHECK(st->ffn_blocks_total == (spx_model_has_gating(model) ? (uint64_t)NTOK * NL * E : 0));
+    CHECK(st->ffn_neurons_total == (uint64_t)NTOK * NL * model->cfg.ffn_dim);
     spx_state_free(st);
     return lg;
 }
