@@ -135,6 +135,50 @@ static double density(const spx_tensor *t)
     return (double)t->nnz / numel;
 }
 
+/* "experts" section of expanded files: per block the expert count of each router, its PCA
+ * dimension and the calibration cluster sizes (spx.expand.cluster_sizes.{l}.up / .down). */
+static void print_experts(const spx_file *f)
+{
+    spx_ctx ctx = SPX_CTX_INIT;
+    uint32_t k = 0, nb = 0;
+    const char *arch = NULL, *routing = "?";
+    size_t len;
+    char key[SPX_NAME_MAX + 64];
+    if (spx_meta_get_u32(&ctx, f, "spx.expand.experts", &k) < 0 ||
+        spx_meta_get_str(&ctx, f, "general.architecture", &arch, &len) < 0)
+        return;
+    snprintf(key, sizeof key, "%s.block_count", arch);
+    if (spx_meta_get_u32(&ctx, f, key, &nb) < 0)
+        return;
+    if (spx_meta_get_str(&ctx, f, "spx.expand.routing", &routing, &len) < 0)
+        routing = "?";
+    printf("\nexperts (spx.expand.experts = %u, routing %s):\n", k, routing);
+    for (uint32_t l = 0; l < nb; l++) {
+        static const char *const which[2] = {"up", "down"};
+        const spx_tensor *c;
+        snprintf(key, sizeof key, "blk.%u.ffn_up.router.centroids", l);
+        if (!spx_file_find(f, key))
+            continue;
+        printf("  blk.%u", l);
+        for (int w = 0; w < 2; w++) {
+            const spx_meta *m;
+            snprintf(key, sizeof key, "blk.%u.ffn_%s.router.centroids", l, which[w]);
+            c = spx_file_find(f, key);
+            snprintf(key, sizeof key, "blk.%u.ffn_%s.router.proj", l, which[w]);
+            printf("  %s: K %" PRIu64 ", pca %" PRIu64, which[w], c ? c->dims[0] : 0,
+                   spx_file_find(f, key) ? spx_file_find(f, key)->dims[0] : 0);
+            snprintf(key, sizeof key, "spx.expand.cluster_sizes.%u.%s", l, which[w]);
+            m = spx_file_meta_find(f, key);
+            if (m && m->type == SPX_META_ARR && m->elem_type <= SPX_META_I64) {
+                fputs(", sizes", stdout);
+                for (uint64_t i = 0; i < m->count; i++)
+                    printf(" %" PRId64, spx_meta_arr_i64(m, i));
+            }
+        }
+        putchar('\n');
+    }
+}
+
 static void print_text(const spx_file *f)
 {
     const spx_header *h = spx_file_header(f);
@@ -175,6 +219,7 @@ static void print_text(const spx_file *f)
         printf("  %5u  %-*s %-5s %-9s %-20s %12" PRIu64 " %8.4f %12" PRIu64 " %12" PRIu64 " 0x%08x\n", i, nw, t->name,
                spx_dtype_name(t->dtype), enc, dims, t->nnz, density(t), t->data_size, t->data_offset, t->data_crc32);
     }
+    print_experts(f);
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------- */

@@ -179,6 +179,8 @@ static int parse(int argc, char **argv, moefy_cli *c, int *code)
         (c->have_hidden && kind != SPX_ROUTER_DSTI))
         return *code = spx_cli_usage_error(CMD, "an option does not apply to --router %s", spx_router_kind_name(kind)),
                -1;
+    if (hidden > 65536)   /* the format's bound on the router hidden width */
+        return *code = spx_cli_usage_error(CMD, "--hidden must be at most 65536"), -1;
     if (topk > experts)
         return *code = spx_cli_usage_error(CMD, "--top-k %llu exceeds --experts %llu", topk, experts), -1;
     spx_moefy_opts_init(&c->o, kind);
@@ -207,7 +209,9 @@ static int parse(int argc, char **argv, moefy_cli *c, int *code)
 static void log_epoch(void *ud, uint32_t layer, const spx_router_epoch *e)
 {
     moefy_cli *c = ud;
-    if (c->progress)
+    if (c->progress && e->epoch == 0)
+        fprintf(stderr, "block %u initial held-out loss %.6g\n", layer, e->heldout_loss);
+    else if (c->progress)
         fprintf(stderr, "block %u epoch %2u: train %.6g held-out %.6g%s (%.2f s)\n", layer, e->epoch, e->train_loss,
                 e->heldout_loss, e->improved ? " *" : "", e->seconds);
     if (c->hist) {
@@ -223,6 +227,12 @@ static void log_epoch(void *ud, uint32_t layer, const spx_router_epoch *e)
         else
             cJSON_Delete(o);
     }
+}
+
+static void block_done(void *ud, const char *stage, unsigned long long done, unsigned long long total)
+{
+    (void)ud;
+    fprintf(stderr, "%s %llu/%llu done\n", stage, done, total);
 }
 
 static int add_meta(void *ud, spx_writer *w)
@@ -322,9 +332,11 @@ int spx_cmd_moefy(int argc, char **argv)
     c.nsamples = 128;
     if (parse(argc, argv, &c, &code) < 0)
         return code;
+    /* progress: per-epoch loss lines and one line per finished block (no '\r' counter, which the
+     * epoch lines would break) */
     c.progress = spx_cli_progress_enabled(c.progress);
     if (c.progress)
-        c.o.progress.fn = spx_cli_progress;
+        c.o.progress.fn = block_done;
     SPX_TRY(rc, spx_model_open(&ctx, c.in, 0, &m));
     if (!c.seqlen)
         c.seqlen = m->cfg.context_length && m->cfg.context_length < 512 ? m->cfg.context_length : 512;

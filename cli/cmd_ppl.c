@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "spx_forward.h"
 #include "spx_model.h"
+#include "spx_moe.h"
 #include "spx_ppl.h"
 #include "spx_tokenizer.h"
 
@@ -30,17 +31,40 @@ static void help(void)
            "                      '<|endoftext|>'), strip surrounding whitespace, drop empty ones and\n"
            "                      tokenize each separately with its own BOS (llama2.c pretokenization)\n"
            "  --save-tokens FILE  also write the evaluated token stream as raw u32 ids (testing)\n"
-           "  --json              print {\"ppl\", \"nll_mean\", \"nll_sum\", \"tokens\", \"windows\", \"ctx\"}\n"
+           "  --gate-mode MODE    gated-expert files: router (the file's rule, default), topk (router\n"
+           "                      scores, --gate-k experts per token), oracle (the --gate-k experts of\n"
+           "                      largest activation mass, computed densely) or random\n"
+           "  --gate-k X          experts per token for topk/oracle/random: an integer >= 1 or a\n"
+           "                      fraction 0 < X < 1 of each layer's experts\n"
+           "  --gate-seed N       seed of --gate-mode random (default 0)\n"
+           "  --json              print {\"ppl\", \"nll_mean\", \"nll_sum\", \"tokens\", \"windows\", \"ctx\",\n"
+           "                      \"ffn_fraction\"} and, for expanded files, \"flops_per_token\":\n"
+           "                      {\"expanded\", \"router\", \"single_sparse\", \"dense\"}\n"
            "  --progress          show progress on stderr even when it is not a terminal\n"
            "  --help              this text\n\n"
+           "ffn_fraction is the fraction of FFN neurons computed (1 for dense and expanded models).\n"
+           "flops_per_token counts 2 x multiply-adds of the linear layers (q, k, v, o, MLP, classifier;\n"
+           "not attention scores): expanded = router + one expert per MLP linear at its stored nnz;\n"
+           "single_sparse = the same without the router; dense = every linear dense.\n\n"
            "The last line of the text output is exactly 'PPL = x.xxxx'.\n");
 }
 
 typedef struct ppl_opts {
     const char *model, *text, *tokens, *doc_sep, *save_tokens;
     int width, bos, json, progress;  /* bos: -1 default, 0 no, 1 yes */
-    unsigned long long ctx, max_windows;
+    unsigned long long ctx, max_windows, gate_seed;
+    int gate_mode;                   /* spx_gate_mode */
+    double gate_k;                   /* 0: not given */
 } ppl_opts;
+
+static int parse_gate_mode(const char *s)
+{
+    static const char *const names[] = {"router", "topk", "oracle", "random"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
 
 static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
 {
@@ -65,7 +89,8 @@ static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
             o->bos = 0;
         } else if (strcmp(a, "--text") == 0 || strcmp(a, "--tokens") == 0 || strcmp(a, "--token-width") == 0 ||
                    strcmp(a, "--ctx") == 0 || strcmp(a, "--max-windows") == 0 || strcmp(a, "--doc-sep") == 0 ||
-                   strcmp(a, "--save-tokens") == 0) {
+                   strcmp(a, "--save-tokens") == 0 || strcmp(a, "--gate-mode") == 0 || strcmp(a, "--gate-k") == 0 ||
+                   strcmp(a, "--gate-seed") == 0) {
             if (!val) {
                 *exit_code = spx_cli_usage_error(CMD, "option '%s' needs a value", a);
                 return -1;
@@ -83,6 +108,24 @@ static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
                 o->doc_sep = val;
             } else if (strcmp(a, "--save-tokens") == 0) {
                 o->save_tokens = val;
+            } else if (strcmp(a, "--gate-mode") == 0) {
+                if ((o->gate_mode = parse_gate_mode(val)) < 0) {
+                    *exit_code = spx_cli_usage_error(CMD, "--gate-mode must be router, topk, oracle or random, got '%s'",
+                                                     val);
+                    return -1;
+                }
+            } else if (strcmp(a, "--gate-k") == 0) {
+                if (spx_cli_parse_double(val, &o->gate_k) != 0 || !(o->gate_k > 0.0) ||
+                    (o->gate_k >= 1.0 && (o->gate_k != floor(o->gate_k) || o->gate_k > 4294967295.0))) {
+                    *exit_code = spx_cli_usage_error(CMD, "--gate-k needs an integer >= 1 or a fraction in (0, 1), "
+                                                     "got '%s'", val);
+                    return -1;
+                }
+            } else if (strcmp(a, "--gate-seed") == 0) {
+                if (spx_cli_parse_u64(val, &o->gate_seed) != 0) {
+                    *exit_code = spx_cli_usage_error(CMD, "--gate-seed needs a non-negative integer, got '%s'", val);
+                    return -1;
+                }
             } else if (spx_cli_parse_u64(val, &u) != 0) {
                 *exit_code = spx_cli_usage_error(CMD, "option '%s' needs a non-negative integer, got '%s'", a, val);
                 return -1;
@@ -121,6 +164,10 @@ static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
     }
     if (o->doc_sep && !o->text) {
         *exit_code = spx_cli_usage_error(CMD, "--doc-sep needs --text");
+        return -1;
+    }
+    if ((o->gate_mode != SPX_GATE_MODE_ROUTER) != (o->gate_k > 0.0)) {
+        *exit_code = spx_cli_usage_error(CMD, "--gate-k goes with --gate-mode topk, oracle or random (and they need it)");
         return -1;
     }
     return 0;
@@ -246,6 +293,11 @@ int spx_cmd_ppl(int argc, char **argv)
     if (parse(argc, argv, &o, &code) < 0)
         return code;
     SPX_TRY(rc, spx_model_open(&ctx, o.model, 0, &m));
+    if (o.gate_mode != SPX_GATE_MODE_ROUTER) {
+        if (!spx_model_has_gating(m))
+            SPX_FAIL(&ctx, rc, SPX_E_ARG, "--gate-mode: %s has no gated layers", o.model);
+        SPX_TRY(rc, spx_model_set_gate_override(&ctx, m, o.gate_mode, o.gate_k, o.gate_seed));
+    }
     C = o.ctx ? (uint32_t)o.ctx : (m->cfg.context_length && m->cfg.context_length < 512 ? m->cfg.context_length : 512);
     SPX_TRY(rc, load_tokens(&ctx, &o, m, &ids, &n, &bos_added));
     for (size_t i = 0; i < n; i++)   /* bad ids in the input are a data error, not an argument error */
@@ -269,8 +321,17 @@ int spx_cmd_ppl(int argc, char **argv)
         else
             snprintf(ppl_txt, sizeof ppl_txt, "null");
         printf("{\"ppl\": %s, \"nll_mean\": %.10g, \"nll_sum\": %.10g, \"tokens\": %llu, \"windows\": %llu, "
-               "\"ctx\": %u}\n",
-               ppl_txt, r.nll_mean, r.nll_sum, (unsigned long long)r.tokens, (unsigned long long)r.windows, r.ctx);
+               "\"ctx\": %u, \"ffn_fraction\": %.10g",
+               ppl_txt, r.nll_mean, r.nll_sum, (unsigned long long)r.tokens, (unsigned long long)r.windows, r.ctx,
+               spx_state_ffn_fraction(st));
+        if (spx_model_has_moe(m)) {
+            spx_flops fl;
+            spx_model_flops(m, &fl);
+            printf(", \"flops_per_token\": {\"expanded\": %.17g, \"router\": %.17g, \"single_sparse\": %.17g, "
+                   "\"dense\": %.17g}",
+                   fl.expanded, fl.router, fl.sparse, fl.dense);
+        }
+        printf("}\n");
     } else {
         printf("model      %s (%s: %u layers, dim %u, vocab %u)\n", o.model, m->cfg.name[0] ? m->cfg.name : m->cfg.arch,
                m->cfg.n_layers, m->cfg.dim, m->cfg.vocab_size);
@@ -282,6 +343,14 @@ int spx_cmd_ppl(int argc, char **argv)
                r.ctx - 1, r.ctx - 1);
         printf("nll_sum    %.6f nats\n", r.nll_sum);
         printf("nll_mean   %.6f nats/token\n", r.nll_mean);
+        if (spx_model_has_gating(m))
+            printf("ffn        %.4f of the FFN neurons computed\n", spx_state_ffn_fraction(st));
+        if (spx_model_has_moe(m)) {
+            spx_flops fl;
+            spx_model_flops(m, &fl);
+            printf("flops/tok  %.4g expanded (router %.4g), %.4g one sparse model, %.4g dense\n", fl.expanded,
+                   fl.router, fl.sparse, fl.dense);
+        }
         printf("PPL = %.4f\n", r.ppl);
     }
 done:

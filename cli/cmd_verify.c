@@ -21,7 +21,7 @@ static const char *const CMD = "verify";
 
 static void help(void)
 {
-    printf("usage: spx verify CANDIDATE.spx [--reference REF] (--text FILE | --tokens FILE) [options]\n"
+    printf("usage: spx verify CANDIDATE.spx --reference REF (--text FILE | --tokens FILE) [options]\n"
            "       spx verify CANDIDATE.spx                      (re-run the embedded probe)\n"
            "       spx verify IN.spx --embed-probe (--prompt TEXT | --text FILE | --tokens FILE) -o OUT.spx\n\n"
            "Checks the candidate's integrity (every checksum and encoding invariant, as 'spx inspect\n"

@@ -20,6 +20,7 @@ static const spx_command commands[] = {
     {"moefy", spx_cmd_moefy, "neuron experts with trained gating predictors (MoEfication, DSTI, LTE)"},
     {"verify", spx_cmd_verify, "compare a model with its reference (KL, top-1, ppl ratio), integrity, probes"},
     {"expand", spx_cmd_expand, "Sparse Expansion: one pruned expert per input cluster, routed per token"},
+    {"export", spx_cmd_export, "write a .spx back as Hugging Face safetensors (dense or sparse-bitmask)"},
     {"synth", spx_cmd_synth, "write a small synthetic Hugging Face checkpoint from a seed"},
 };
 

@@ -181,7 +181,7 @@ done:
 
 /* SparseGPT copy of W [rows x cols] with H; returns the pruned copy and its relative error. */
 static int prune_copy(spx_ctx *ctx, const float *W, size_t rows, size_t cols, spx_hessian *h,
-                      const spx_prune_opts *p, float **out, double *err, int *retries)
+                      spx_sparsegpt_inv **inv, const spx_prune_opts *p, float **out, double *err, int *retries)
 {
     int rc = 0;
     spx_prune_report rep;
@@ -189,7 +189,11 @@ static int prune_copy(spx_ctx *ctx, const float *W, size_t rows, size_t cols, sp
     float *Wc = dup_floats(W, rows * cols);
     if (!Wc)
         return spx_err_set(ctx, SPX_E_NOMEM, "expand: out of memory");
-    SPX_TRY(rc, spx_sparsegpt_prune(ctx, Wc, rows, cols, spx_hessian_matrix(h), p, &rep));
+    if (!*inv) { /* gate and up share the factor of their common Hessian */
+        SPX_TRY(rc, spx_prune_opts_check(ctx, p, cols, 1));
+        SPX_TRY(rc, spx_sparsegpt_factor(ctx, spx_hessian_matrix(h), cols, p, inv));
+    }
+    SPX_TRY(rc, spx_sparsegpt_sweep(ctx, Wc, rows, cols, *inv, p, &rep));
     SPX_TRY(rc, spx_prune_recon_error(ctx, W, Wc, rows, cols, spx_hessian_matrix(h), err));
     *retries += rep.retries;
     *out = Wc;
@@ -270,6 +274,7 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
     spx_moe *moe1 = NULL, *moe2 = NULL;
     float *gather = NULL, *dg = NULL, *du = NULL, *dd = NULL, *bg = NULL, *bu = NULL, *bd = NULL;
     spx_hessian *h = NULL;
+    spx_sparsegpt_inv *inv = NULL;
     double wsum = 0;
     memset(&fu, 0, sizeof fu);
     memset(&fd, 0, sizeof fd);
@@ -303,16 +308,18 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         info->fallbacks += fu.sizes[c] ? 0u : 1u;
         SPX_TRY(rc, cluster_hessian(ctx, cap.buf, dim, fu.labels, sel, nsamples, seqlen, gather, &h));
         if (cfg->gated) {
-            SPX_TRY(rc, prune_copy(ctx, dg, ffn, dim, h, &o->p, &w, &e, &info->retries));
+            SPX_TRY(rc, prune_copy(ctx, dg, ffn, dim, h, &inv, &o->p, &w, &e, &info->retries));
             SPX_TRY(rc, set_expert(ctx, &moe1->gate[c], ffn, dim, w, bg));
             info->recon_gate += e * fu.sizes[c];
         }
-        SPX_TRY(rc, prune_copy(ctx, du, ffn, dim, h, &o->p, &w, &e, &info->retries));
+        SPX_TRY(rc, prune_copy(ctx, du, ffn, dim, h, &inv, &o->p, &w, &e, &info->retries));
         SPX_TRY(rc, set_expert(ctx, &moe1->up[c], ffn, dim, w, bu));
         info->recon_up += e * fu.sizes[c];
         wsum += fu.sizes[c];
         spx_hessian_free(h);
         h = NULL;
+        spx_sparsegpt_inv_free(inv);
+        inv = NULL;
     }
     info->recon_gate /= wsum;
     info->recon_up /= wsum;
@@ -347,12 +354,14 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         int64_t sel = fd.sizes[c] ? (int64_t)c : -1;
         info->fallbacks += fd.sizes[c] ? 0u : 1u;
         SPX_TRY(rc, cluster_hessian(ctx, cap.buf, ffn, fd.labels, sel, nsamples, seqlen, gather, &h));
-        SPX_TRY(rc, prune_copy(ctx, dd, dim, ffn, h, &o->p, &w, &e, &info->retries));
+        SPX_TRY(rc, prune_copy(ctx, dd, dim, ffn, h, &inv, &o->p, &w, &e, &info->retries));
         SPX_TRY(rc, set_expert(ctx, &moe2->down[c], dim, ffn, w, bd));
         info->recon_down += e * fd.sizes[c];
         wsum += fd.sizes[c];
         spx_hessian_free(h);
         h = NULL;
+        spx_sparsegpt_inv_free(inv);
+        inv = NULL;
     }
     info->recon_down /= wsum;
     /* move the gate/up experts over from the installed moe */
@@ -383,6 +392,7 @@ done:
     spx_moe_free(moe1);
     spx_moe_free(moe2);
     spx_hessian_free(h);
+    spx_sparsegpt_inv_free(inv);
     free(cap.buf);
     free(gather);
     free(dg);

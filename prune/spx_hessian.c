@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "spx_ckd.h"
+#include "spx_prune_mem.h"
 
 struct spx_hessian {
     size_t cols;
@@ -39,10 +40,11 @@ int spx_hessian_new(spx_ctx *ctx, size_t cols, unsigned flags, spx_hessian **out
     h->cols = cols;
     h->flags = flags;
     if (flags & SPX_HESSIAN_FULL) {
-        h->H = calloc(cols * cols, sizeof(float));
+        h->H = spx_prune_alloc_big(hbytes);
         if (!h->H)
             SPX_FAIL(ctx, rc, SPX_E_NOMEM, "hessian: cannot allocate %zu bytes for %zu x %zu H",
                      hbytes, cols, cols);
+        memset(h->H, 0, hbytes);
     }
     if (flags & SPX_HESSIAN_COLSQ) {
         h->colsq = calloc(cols, sizeof(double));

@@ -150,7 +150,7 @@ static int run_pass(spx_ctx *ctx, const spx_model *m, spx_state *st, uint32_t la
                     uint32_t nsamples, uint32_t seqlen, capture *c, int advance)
 {
     size_t per = (size_t)seqlen * m->cfg.dim;
-    spx_forward_hooks hooks = {c, NULL, NULL, hook_input, hook_hidden};
+    spx_forward_hooks hooks = {.ud = c, .mlp_input = hook_input, .mlp_hidden = hook_hidden};
     for (uint32_t s = 0; s < nsamples; s++) {
         float *x = X + (size_t)s * per;
         if (!advance) {

@@ -33,6 +33,7 @@ spx_linear *spx_lin_get(spx_layer *L, int lin)
 
 typedef struct capture {
     spx_hessian *h[4];          /* per input kind; NULL = not captured in this pass */
+    spx_sparsegpt_inv *inv[4];  /* SparseGPT factor per input kind, shared by the layers reading it */
     spx_ctx *ctx;
     int rc;
 } capture;
@@ -70,7 +71,7 @@ static int run_block(spx_ctx *ctx, const spx_model *m, spx_state *st, uint32_t l
 }
 
 static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin, spx_hessian *h,
-                     spx_prune_layer_info *info)
+                     spx_sparsegpt_inv **inv, spx_prune_layer_info *info)
 {
     int rc = 0;
     size_t rows = lin->rows, cols = lin->cols, numel;
@@ -88,7 +89,13 @@ static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin,
     }
     switch (o->method) {
     case SPX_PRUNE_SPARSEGPT:
-        rc = spx_sparsegpt_prune(ctx, W, rows, cols, H, &o->p, &info->rep);
+        /* q/k/v (and gate/up) share their input's Hessian: factor it once, sweep each layer
+         * (bitwise the same as factoring per layer) */
+        if (!*inv) {
+            SPX_TRY(rc, spx_prune_opts_check(ctx, &o->p, cols, 1));
+            SPX_TRY(rc, spx_sparsegpt_factor(ctx, H, cols, &o->p, inv));
+        }
+        rc = spx_sparsegpt_sweep(ctx, W, rows, cols, *inv, &o->p, &info->rep);
         break;
     case SPX_PRUNE_WANDA:
         rc = spx_wanda_prune(ctx, W, rows, cols, spx_hessian_colsq(h), &o->p, &info->rep);
@@ -186,12 +193,14 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
                 spx_linear *lin = spx_lin_get(L, k);
                 info->rows = lin->rows;
                 info->cols = lin->cols;
-                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], info));
+                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], &c.inv[lin_input[k]], info));
                 ninf++;
             }
             for (int kind = 0; kind < 4; kind++) {
                 spx_hessian_free(c.h[kind]);
                 c.h[kind] = NULL;
+                spx_sparsegpt_inv_free(c.inv[kind]);
+                c.inv[kind] = NULL;
             }
         }
         if (have_data)
@@ -202,8 +211,10 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
     *n_infos = ninf;
     inf = NULL;
 done:
-    for (int kind = 0; kind < 4; kind++)
+    for (int kind = 0; kind < 4; kind++) {
         spx_hessian_free(c.h[kind]);
+        spx_sparsegpt_inv_free(c.inv[kind]);
+    }
     free(inf);
     free(X);
     free(scratch);

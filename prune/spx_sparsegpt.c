@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "spx_ckd.h"
+#include "spx_prune_mem.h"
 #include "spx_prune_select.h"
 
 /* Reverse a flat array of n doubles in place: for a row-major n1 x n1 matrix this is J M J. */
@@ -128,7 +129,7 @@ int spx_sparsegpt_factor(spx_ctx *ctx, const float *H, size_t cols, const spx_pr
     if (!f || !(f->dead = calloc(cols, 1)))
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt factor: out of memory");
     f->cols = cols;
-    A = malloc(bytes);
+    A = spx_prune_alloc_big(bytes);
     if (!A)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt factor: cannot allocate %zu bytes", bytes);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "spx_ckd.h"
+#include "spx_prune_mem.h"
 #include "spx_prune_select.h"
 
 static int check_w(spx_ctx *ctx, const float *W, size_t rows, size_t cols, const char *who)
@@ -119,7 +120,7 @@ int spx_magnitude_prune(spx_ctx *ctx, float *W, size_t rows, size_t cols, const 
         size_t n = rows * cols, k = (size_t)floor((double)n * o->sparsity);
         if (k >= n)
             k = n - 1;
-        a = malloc(n * sizeof *a);
+        a = spx_prune_alloc_big(n * sizeof *a);
         if (!a)
             SPX_FAIL(ctx, rc, SPX_E_NOMEM, "magnitude: cannot allocate %zu bytes", n * sizeof *a);
         for (size_t q = 0; q < n; q++)

@@ -5,7 +5,8 @@
 #
 #   SECONDS     run time per target (default 60)
 #   --merge     afterwards, merge the inputs that add coverage into tests/fuzz/corpus/<target>
-#               (libFuzzer -merge=1: only new features are copied; the committed corpus stays small)
+#               (libFuzzer -merge=1: only new features are copied; only inputs of at most
+#               FUZZ_MERGE_MAX bytes, default 2048, are candidates, so the corpus stays small)
 #   --jobs N    targets run N at a time (default 1; this machine has 2 cores)
 #   --targets   subset of targets (default: all of tests/fuzz/CMakeLists.txt)
 #   --build     build directory (default build-fz)
@@ -22,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
-SECS=60 MERGE=0 JOBS=1 BUILD=build-fz
+SECS=60 MERGE=0 JOBS=1 BUILD=build-fz MERGE_MAX=${FUZZ_MERGE_MAX:-2048}
 TARGETS="spx_open spx_model encoding st_open st_index hfconfig tokenizer_json llama2c llama2c_vocab"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -106,7 +107,10 @@ if [ "$MERGE" = 1 ]; then
     cp "$SRC/tests/fuzz/corpus/$t"/* "$m"/ 2>/dev/null || true
     [ -d "$BUILD/fuzz-seeds/$t" ] && cp "$BUILD/fuzz-seeds/$t"/* "$m"/
     ls "$m" | sort >"$m.before"
-    if "$FZ/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" "$m" "$BUILD/fuzz-work/$t" \
+    # only small inputs are candidates, so that the committed corpora stay small (< 2 MB in all)
+    mkdir -p "$m.in"
+    find "$BUILD/fuzz-work/$t" -type f -size -$((MERGE_MAX + 1))c -exec cp {} "$m.in"/ \;
+    if "$FZ/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" "$m" "$m.in" \
         >"$BUILD/fuzz-logs/$t.merge.log" 2>&1; then
       added=0
       for f in $(ls "$m" | sort | comm -13 "$m.before" -); do
@@ -117,9 +121,9 @@ if [ "$MERGE" = 1 ]; then
     else
       echo "fuzz.sh: merge of $t failed (see $BUILD/fuzz-logs/$t.merge.log)" >&2
     fi
-    rm -rf "$m" "$m.before"
+    rm -rf "$m" "$m.before" "$m.in"
   done
-  echo "committed corpora: $(du -sh "$SRC/tests/fuzz/corpus" | cut -f1) (keep under 2 MB)"
+  echo "committed corpora: $(du -sb "$SRC/tests/fuzz/corpus" | cut -f1) bytes (keep under 2 MB)"
 fi
 
 status=0

@@ -84,7 +84,8 @@ typedef struct spx_state {
 #define SPX_ATT_QBLOCK 64u
 
 /* Observation hooks for calibration; any member may be NULL; pointers are valid only during
- * the call. `layer` is the block index, n the number of tokens of this call. */
+ * the call. `layer` is the block index, n the number of tokens of this call. Routing and gate
+ * selections are observed through spx_state_set_route_hook / spx_state_set_gate_hook. */
 typedef struct spx_forward_hooks {
     void *ud;
     /* input of attn_q/attn_k/attn_v: post-attn_norm hidden state [n x dim] */

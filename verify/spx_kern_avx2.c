@@ -19,7 +19,6 @@
 #pragma GCC target("avx2,fma,f16c,popcnt")
 
 #define KI static inline __attribute__((always_inline))
-#define PANEL_RB 128
 
 /* g_lut[mb][i]: index among the set bits of mb of bit i = popcount(mb & ((1 << i) - 1)). */
 static uint8_t g_lut[256][8];
@@ -301,7 +300,7 @@ void spx_kern_rows_avx2(const spx_kmat *m, const float *X, size_t ldx, size_t nx
 }
 
 /* ---- PANEL batched kernel (as in spx_kern_avx512.c, 8 lanes): S accumulator sets of NB/8 vectors,
- * S = 4 for 16 tokens and 2 for 32 tokens (8 accumulators either way: 16 ymm registers). ---- */
+ * S = 4, 2, 1 for 16, 32, 64 tokens (8 accumulators either way: 16 ymm registers). ---- */
 
 KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size_t ldy, uint32_t r0,
                    uint32_t r1, int NB, int dt)
@@ -309,11 +308,12 @@ KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size
     enum { HMAX = SPX_KNB / 8 };
     const size_t es = esize(dt);
     const uint64_t ld = (uint64_t)m->rows + 1;
-    const int nh = NB / 8, S = NB == 16 ? 4 : 2;
-    float tot[PANEL_RB * SPX_KNB] __attribute__((aligned(32)));
+    const int nh = NB / 8, S = NB == 16 ? 4 : NB == 32 ? 2 : 1;
+    const uint32_t RB = (uint32_t)(SPX_KPANEL_TOT / NB);
+    float tot[SPX_KPANEL_TOT] __attribute__((aligned(32)));
     float wbuf[SPX_KL_PANEL_COLS + 8] __attribute__((aligned(32)));
-    for (uint32_t rb = r0; rb < r1; rb += PANEL_RB) {
-        const uint32_t re = r1 - rb > PANEL_RB ? rb + PANEL_RB : r1;
+    for (uint32_t rb = r0; rb < r1; rb += RB) {
+        const uint32_t re = r1 - rb > RB ? rb + RB : r1;
         memset(tot, 0, sizeof(float) * (size_t)(re - rb) * (size_t)NB);
         for (uint32_t p = 0; p < m->npan; p++) {
             const uint64_t *pp = m->ptr + p * ld;
@@ -355,8 +355,9 @@ KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size
                 }
                 float *tr = tot + (size_t)(r - rb) * (size_t)NB;
                 for (int h = 0; h < nh; h++) {
-                    __m256 sum = S == 4 ? _mm256_add_ps(_mm256_add_ps(s[0][h], s[1][h]), _mm256_add_ps(s[2][h], s[3][h]))
-                                        : _mm256_add_ps(s[0][h], s[1][h]);
+                    __m256 sum = S == 4   ? _mm256_add_ps(_mm256_add_ps(s[0][h], s[1][h]), _mm256_add_ps(s[2][h], s[3][h]))
+                                 : S == 2 ? _mm256_add_ps(s[0][h], s[1][h])
+                                          : s[0][h];
                     _mm256_store_ps(tr + 8 * h, _mm256_add_ps(_mm256_load_ps(tr + 8 * h), sum));
                 }
             }
@@ -379,18 +380,23 @@ PANEL_INST(16, bf16, SPX_DTYPE_BF16)
 PANEL_INST(32, f32, SPX_DTYPE_F32)
 PANEL_INST(32, f16, SPX_DTYPE_F16)
 PANEL_INST(32, bf16, SPX_DTYPE_BF16)
+PANEL_INST(64, f32, SPX_DTYPE_F32)
+PANEL_INST(64, f16, SPX_DTYPE_F16)
+PANEL_INST(64, bf16, SPX_DTYPE_BF16)
 
 void spx_kern_panel_avx2(const spx_kmat *m, const float *Xt, size_t nb, size_t nt, float *Y, size_t ldy,
                          uint32_t r0, uint32_t r1)
 {
     typedef void (*fn)(const spx_kmat *, const float *, size_t, float *, size_t, uint32_t, uint32_t);
-    static const fn tab[2][3] = {{panel_16_f32, panel_16_f16, panel_16_bf16}, {panel_32_f32, panel_32_f16, panel_32_bf16}};
+    static const fn tab[3][3] = {{panel_16_f32, panel_16_f16, panel_16_bf16},
+                                 {panel_32_f32, panel_32_f16, panel_32_bf16},
+                                 {panel_64_f32, panel_64_f16, panel_64_bf16}};
     int d = m->dtype == SPX_DTYPE_F32 ? 0 : m->dtype == SPX_DTYPE_F16 ? 1 : 2;
-    if (nb != 16 && nb != 32) {
+    if (nb != 16 && nb != 32 && nb != 64) {
         spx_kern_panel_ref(m, Xt, nb, nt, Y, ldy, r0, r1);
         return;
     }
-    tab[nb == 32][d](m, Xt, nt, Y, ldy, r0, r1);
+    tab[nb == 16 ? 0 : nb == 32 ? 1 : 2][d](m, Xt, nt, Y, ldy, r0, r1);
 }
 
 #pragma GCC pop_options

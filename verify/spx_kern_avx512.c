@@ -22,7 +22,6 @@
 #pragma GCC target("avx2,fma,f16c,popcnt,avx512f,avx512bw,avx512vl")
 
 #define KI static inline __attribute__((always_inline))
-#define PANEL_RB 128          /* rows per block of the PANEL kernel: their totals (128 x 32 fp32) stay in L1 */
 
 /* ---- loads ------------------------------------------------------------------------------------ */
 
@@ -290,10 +289,11 @@ KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size
     const size_t es = esize(dt);
     const uint64_t ld = (uint64_t)m->rows + 1;
     const int nh = NB / 16;
-    float tot[PANEL_RB * SPX_KNB] __attribute__((aligned(64)));
+    const uint32_t RB = (uint32_t)(SPX_KPANEL_TOT / NB);   /* rows per block, totals stay in L1 */
+    float tot[SPX_KPANEL_TOT] __attribute__((aligned(64)));
     float wbuf[SPX_KL_PANEL_COLS + 16] __attribute__((aligned(64)));
-    for (uint32_t rb = r0; rb < r1; rb += PANEL_RB) {
-        const uint32_t re = r1 - rb > PANEL_RB ? rb + PANEL_RB : r1;
+    for (uint32_t rb = r0; rb < r1; rb += RB) {
+        const uint32_t re = r1 - rb > RB ? rb + RB : r1;
         memset(tot, 0, sizeof(float) * (size_t)(re - rb) * (size_t)NB);
         for (uint32_t p = 0; p < m->npan; p++) {
             const uint64_t *pp = m->ptr + p * ld;
@@ -372,18 +372,23 @@ PANEL_INST(16, bf16, SPX_DTYPE_BF16)
 PANEL_INST(32, f32, SPX_DTYPE_F32)
 PANEL_INST(32, f16, SPX_DTYPE_F16)
 PANEL_INST(32, bf16, SPX_DTYPE_BF16)
+PANEL_INST(64, f32, SPX_DTYPE_F32)
+PANEL_INST(64, f16, SPX_DTYPE_F16)
+PANEL_INST(64, bf16, SPX_DTYPE_BF16)
 
 void spx_kern_panel_avx512(const spx_kmat *m, const float *Xt, size_t nb, size_t nt, float *Y, size_t ldy,
                            uint32_t r0, uint32_t r1)
 {
     typedef void (*fn)(const spx_kmat *, const float *, size_t, float *, size_t, uint32_t, uint32_t);
-    static const fn tab[2][3] = {{panel_16_f32, panel_16_f16, panel_16_bf16}, {panel_32_f32, panel_32_f16, panel_32_bf16}};
+    static const fn tab[3][3] = {{panel_16_f32, panel_16_f16, panel_16_bf16},
+                                 {panel_32_f32, panel_32_f16, panel_32_bf16},
+                                 {panel_64_f32, panel_64_f16, panel_64_bf16}};
     int d = m->dtype == SPX_DTYPE_F32 ? 0 : m->dtype == SPX_DTYPE_F16 ? 1 : 2;
-    if (nb != 16 && nb != 32) {
+    if (nb != 16 && nb != 32 && nb != 64) {
         spx_kern_panel_ref(m, Xt, nb, nt, Y, ldy, r0, r1);
         return;
     }
-    tab[nb == 32][d](m, Xt, nt, Y, ldy, r0, r1);
+    tab[nb == 16 ? 0 : nb == 32 ? 1 : 2][d](m, Xt, nt, Y, ldy, r0, r1);
 }
 
 #pragma GCC pop_options

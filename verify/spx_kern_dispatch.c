@@ -6,6 +6,7 @@
  * whichever range it falls in, so results do not depend on the thread count. */
 #include <cblas.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,33 +127,64 @@ static uint32_t part_start(const spx_kmat *m, unsigned i, unsigned n)
     return lo;
 }
 
+enum { JOB_ROWS, JOB_PANEL, JOB_TRANSPOSE };
+
 typedef struct kjob {
+    int kind;                /* JOB_* */
     const spx_kmat *m;
     const kops *o;
-    const float *X;          /* rows job: X [nx][ldx]; panel job: Xt [npan*256][nb] */
+    const float *X;          /* ROWS, TRANSPOSE: X [nx][ldx]; PANEL: Xt [npan*256][nb] */
     size_t ldx, nx;
-    float *Y;
+    float *Y;                /* ROWS, PANEL: Y [nx][ldy]; TRANSPOSE: Xt */
     size_t ldy;
-    size_t nb;               /* panel job: tokens per Xt row; 0 = rows job */
+    size_t nb;               /* PANEL, TRANSPOSE: tokens per Xt row */
 } kjob;
+
+/* Xt [c][0..nb) = X^T for columns [c0, c1): tokens [0, nx) copied, padding tokens 0. Written a panel
+ * (256 x nb floats) at a time so that the block being written stays in L1. */
+static void transpose_cols(const kjob *j, size_t c0, size_t c1)
+{
+    float *Xt = j->Y;
+    for (size_t p0 = c0; p0 < c1; p0 += SPX_KL_PANEL_COLS) {
+        size_t p1 = p0 + SPX_KL_PANEL_COLS < c1 ? p0 + SPX_KL_PANEL_COLS : c1;
+        for (size_t c = p0; c < p1; c++)
+            memset(Xt + c * j->nb + j->nx, 0, (j->nb - j->nx) * sizeof *Xt);
+        for (size_t t = 0; t < j->nx; t++) {
+            const float *xr = j->X + t * j->ldx;
+            for (size_t c = p0; c < p1; c++)
+                Xt[c * j->nb + t] = xr[c];
+        }
+    }
+}
 
 static void job_part(void *arg, unsigned part, unsigned nparts)
 {
     const kjob *j = arg;
+    if (j->kind == JOB_TRANSPOSE) {   /* split by whole panels */
+        size_t p0 = (size_t)j->m->npan * part / nparts, p1 = (size_t)j->m->npan * (part + 1) / nparts;
+        size_t c1 = p1 * SPX_KL_PANEL_COLS < j->m->cols ? p1 * SPX_KL_PANEL_COLS : j->m->cols;
+        if (p0 * SPX_KL_PANEL_COLS < c1)
+            transpose_cols(j, p0 * SPX_KL_PANEL_COLS, c1);
+        return;
+    }
     uint32_t r0 = part_start(j->m, part, nparts), r1 = part_start(j->m, part + 1, nparts);
     if (r0 >= r1)
         return;
-    if (j->nb)
+    if (j->kind == JOB_PANEL)
         j->o->panel(j->m, j->X, j->nb, j->nx, j->Y, j->ldy, r0, r1);
     else
         j->o->rows(j->m, j->X, j->ldx, j->nx, j->Y, j->ldy, r0, r1);
 }
 
+/* Split over the threads when the job is big enough: work ~ bytes touched, times the tokens. */
 static void run_job(kjob *j)
 {
     unsigned nparts = (unsigned)spx_kern_threads();
-    size_t work = j->m->bytes;
-    if (work < spx_kern_min_parallel() || j->m->rows < 2 * nparts)
+    const int tr = j->kind == JOB_TRANSPOSE;
+    const size_t units = tr ? j->m->npan : j->m->rows;   /* what gets split */
+    const size_t per = tr ? (size_t)j->m->cols * sizeof(float) : j->m->bytes;
+    const size_t work = per > SIZE_MAX / j->nx ? SIZE_MAX : per * j->nx;
+    if (work < spx_kern_min_parallel() || units < nparts)
         nparts = 1;
     spx_kern_pool_run(nparts, job_part, j);
 }
@@ -171,24 +203,8 @@ void spx_kmat_matvec(const spx_kmat *m, const float *x, float *y)
                     (blasint)m->cols, x, 1, 0.0f, y, 1);
         return;
     }
-    kjob j = {m, ops(), x, m->cols, 1, y, m->rows, 0};
+    kjob j = {JOB_ROWS, m, ops(), x, m->cols, 1, y, m->rows, 0};
     run_job(&j);
-}
-
-/* Xt [npan*256][nb] = X^T for tokens [0, nt) of X [.. x cols]; padding tokens and columns are 0.
- * Blocked by panel so that the written block (256 x nb floats) stays in L1. */
-static void transpose_chunk(const spx_kmat *m, const float *X, size_t nt, size_t nb, float *Xt)
-{
-    const size_t cols = m->cols;
-    memset(Xt, 0, (size_t)m->npan * SPX_KL_PANEL_COLS * nb * sizeof *Xt);
-    for (size_t c0 = 0; c0 < cols; c0 += SPX_KL_PANEL_COLS) {
-        size_t c1 = c0 + SPX_KL_PANEL_COLS < cols ? c0 + SPX_KL_PANEL_COLS : cols;
-        for (size_t t = 0; t < nt; t++) {
-            const float *xr = X + t * cols;
-            for (size_t c = c0; c < c1; c++)
-                Xt[c * nb + t] = xr[c];
-        }
-    }
 }
 
 void spx_kmat_matmul(const spx_kmat *m, const float *X, size_t n, float *Y)
@@ -204,17 +220,19 @@ void spx_kmat_matmul(const spx_kmat *m, const float *X, size_t n, float *Y)
                         1.0f, X, (blasint)m->cols, m->vals, (blasint)m->cols, 0.0f, Y, (blasint)m->rows);
         return;
     }
+    const size_t nbmax = n <= 16 ? 16 : n <= 32 ? 32 : SPX_KNB;
     if (m->layout == SPX_KL_PANEL && n > 1)
-        Xt = aligned_alloc(64, (size_t)m->npan * SPX_KL_PANEL_COLS * SPX_KNB * sizeof *Xt);
+        Xt = aligned_alloc(64, (size_t)m->npan * SPX_KL_PANEL_COLS * nbmax * sizeof *Xt);
     if (!Xt) {   /* row kernels (or the PANEL fallback when the scratch is unavailable) */
-        kjob j = {m, ops(), X, m->cols, n, Y, m->rows, 0};
+        kjob j = {JOB_ROWS, m, ops(), X, m->cols, n, Y, m->rows, 0};
         run_job(&j);
         return;
     }
     for (size_t t0 = 0; t0 < n; t0 += SPX_KNB) {
-        size_t nt = n - t0 < SPX_KNB ? n - t0 : SPX_KNB, nb = nt <= 16 ? 16 : SPX_KNB;
-        transpose_chunk(m, X + t0 * m->cols, nt, nb, Xt);
-        kjob j = {m, ops(), Xt, 0, nt, Y + t0 * m->rows, m->rows, nb};
+        size_t nt = n - t0 < SPX_KNB ? n - t0 : SPX_KNB, nb = nt <= 16 ? 16 : nt <= 32 ? 32 : 64;
+        kjob tr = {JOB_TRANSPOSE, m, NULL, X + t0 * m->cols, m->cols, nt, Xt, 0, nb};
+        kjob j = {JOB_PANEL, m, ops(), Xt, 0, nt, Y + t0 * m->rows, m->rows, nb};
+        run_job(&tr);
         run_job(&j);
     }
     free(Xt);

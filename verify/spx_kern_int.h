@@ -25,7 +25,8 @@
 #define SPX_KPAD 64          /* zero elements after every value/index array */
 #define SPX_KTOK 4           /* tokens per pass of the row kernels (matmul on non-PANEL layouts) */
 #define SPX_KRB 16           /* rows per block in multi-token row kernels (weights stay in L1/L2) */
-#define SPX_KNB 32           /* max tokens per PANEL pass: a 256 x 32 fp32 panel of X^T is 32 KiB (L1) */
+#define SPX_KNB 64           /* max tokens per PANEL pass (16, 32 or 64; a 256 x 64 fp32 panel of X^T is 64 KiB) */
+#define SPX_KPANEL_TOT 4096  /* floats of per-row totals a PANEL kernel keeps (16 KiB): 4096/NB rows per block */
 
 struct spx_kmat {
     uint32_t rows, cols;
@@ -47,8 +48,8 @@ struct spx_kmat {
  * Any layout except DENSE F32 (which goes to BLAS; the kernels still handle it correctly). */
 typedef void (*spx_kern_rows_fn)(const spx_kmat *m, const float *X, size_t ldx, size_t nx, float *Y,
                                  size_t ldy, uint32_t r0, uint32_t r1);
-/* PANEL batched kernel: Xt [npan*256][nb] is X^T for one chunk of tokens, zero-padded to nb (16 or
- * 32) tokens; writes Y[t*ldy + r] for t < nt and rows [r0, r1). */
+/* PANEL batched kernel: Xt [npan*256][nb] is X^T for one chunk of tokens, zero-padded to nb (16, 32
+ * or 64) tokens; writes Y[t*ldy + r] for t < nt and rows [r0, r1). */
 typedef void (*spx_kern_panel_fn)(const spx_kmat *m, const float *Xt, size_t nb, size_t nt, float *Y,
                                   size_t ldy, uint32_t r0, uint32_t r1);
 

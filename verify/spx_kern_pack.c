@@ -182,7 +182,9 @@ done:
 static int count_rows(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, uint32_t *raw)
 {
     int rc = 0;
-    SPX_TRY(rc, alloc_arr(ctx, s, "row pointers", (uint64_t)s->rows + 1, sizeof(uint64_t), (void **)&m->ptr));
+    void *mem = NULL;
+    SPX_TRY(rc, alloc_arr(ctx, s, "row pointers", (uint64_t)s->rows + 1, sizeof(uint64_t), &mem));
+    m->ptr = mem;
     m->ptr[0] = 0;
     for (uint32_t r = 0; r < s->rows; r++)
         m->ptr[r + 1] = m->ptr[r] + src_row(s, r, cidx, raw);
@@ -194,9 +196,11 @@ done:
 static int build_bitmask(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, uint32_t *raw)
 {
     int rc = 0;
+    void *mem = NULL;
     SPX_TRY(rc, count_rows(ctx, s, m, cidx, raw));
     SPX_TRY(rc, alloc_arr(ctx, s, "values", m->nnz, s->esz, &m->vals));
-    SPX_TRY(rc, alloc_arr(ctx, s, "bitmask", (uint64_t)s->rows * m->nb16, sizeof(uint16_t), (void **)&m->mask));
+    SPX_TRY(rc, alloc_arr(ctx, s, "bitmask", (uint64_t)s->rows * m->nb16, sizeof(uint16_t), &mem));
+    m->mask = mem;
     for (uint32_t r = 0; r < s->rows; r++) {
         uint32_t n = src_row(s, r, cidx, raw);
         uint16_t *mr = m->mask + (size_t)r * m->nb16;
@@ -213,12 +217,14 @@ done:
 static int build_csr(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, uint32_t *raw)
 {
     int rc = 0;
+    void *mem = NULL;
     if (s->cols > SPX_KL_CSR_MAX_COLS)
         SPX_FAIL(ctx, rc, SPX_E_SHAPE, "tensor '%s': %u columns do not fit the u16 indices of the CSR kernel layout",
                  s->name, s->cols);
     SPX_TRY(rc, count_rows(ctx, s, m, cidx, raw));
     SPX_TRY(rc, alloc_arr(ctx, s, "values", m->nnz, s->esz, &m->vals));
-    SPX_TRY(rc, alloc_arr(ctx, s, "column indices", m->nnz, sizeof(uint16_t), (void **)&m->col));
+    SPX_TRY(rc, alloc_arr(ctx, s, "column indices", m->nnz, sizeof(uint16_t), &mem));
+    m->col = mem;
     for (uint32_t r = 0; r < s->rows; r++) {
         uint32_t n = src_row(s, r, cidx, raw);
         for (uint32_t k = 0; k < n; k++) {
@@ -234,11 +240,13 @@ done:
 static int build_nm24(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, uint32_t *raw)
 {
     int rc = 0;
+    void *mem = NULL;
     const uint64_t slots = (uint64_t)m->nb32 * 16;
     if (s->cols % 4)
         SPX_FAIL(ctx, rc, SPX_E_SHAPE, "tensor '%s': %u columns are not a multiple of 4 (2:4 layout)", s->name, s->cols);
     SPX_TRY(rc, alloc_arr(ctx, s, "values", (uint64_t)s->rows * slots, s->esz, &m->vals));
-    SPX_TRY(rc, alloc_arr(ctx, s, "2:4 positions", (uint64_t)s->rows * m->nb32, sizeof(uint32_t), (void **)&m->code));
+    SPX_TRY(rc, alloc_arr(ctx, s, "2:4 positions", (uint64_t)s->rows * m->nb32, sizeof(uint32_t), &mem));
+    m->code = mem;
     for (uint32_t r = 0; r < s->rows; r++) {
         uint32_t n = src_row(s, r, cidx, raw), k = 0;
         uint32_t *cr = m->code + (size_t)r * m->nb32;
@@ -280,11 +288,13 @@ done:
 static int build_panel(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, uint32_t *raw)
 {
     int rc = 0;
+    void *mem = NULL;
     uint64_t *cur = NULL, nptr, pos = 0;
     const uint64_t ld = (uint64_t)s->rows + 1;
     if (spx_ckd_mul_u64(m->npan, ld, &nptr))
         SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "tensor '%s': panel pointers overflow", s->name);
-    SPX_TRY(rc, alloc_arr(ctx, s, "panel pointers", nptr, sizeof(uint64_t), (void **)&m->ptr));
+    SPX_TRY(rc, alloc_arr(ctx, s, "panel pointers", nptr, sizeof(uint64_t), &mem));
+    m->ptr = mem;
     /* pass 1: counts per (panel, row) into ptr[p][r+1], then prefix sums in panel-major order */
     for (uint32_t r = 0; r < s->rows; r++) {
         uint32_t n = src_row(s, r, cidx, raw);
@@ -299,8 +309,10 @@ static int build_panel(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, 
     }
     m->nnz = pos;
     SPX_TRY(rc, alloc_arr(ctx, s, "values", m->nnz, s->esz, &m->vals));
-    SPX_TRY(rc, alloc_arr(ctx, s, "panel indices", m->nnz, 1, (void **)&m->pidx));
-    SPX_TRY(rc, alloc_arr(ctx, s, "panel cursors", m->npan, sizeof(uint64_t), (void **)&cur));
+    SPX_TRY(rc, alloc_arr(ctx, s, "panel indices", m->nnz, 1, &mem));
+    m->pidx = mem;
+    SPX_TRY(rc, alloc_arr(ctx, s, "panel cursors", m->npan, sizeof(uint64_t), &mem));
+    cur = mem;
     /* pass 2: a row's entries go to its panels in column order */
     for (uint32_t r = 0; r < s->rows; r++) {
         uint32_t n = src_row(s, r, cidx, raw);

@@ -29,7 +29,8 @@
  * order, and DENSE F32, which is OpenBLAS's business).
  *
  * Threads: rows are split over a small persistent pthread pool (spx_kern_set_threads). Calls may
- * come from several threads; while one call uses the pool the others run on their own thread.
+ * come from several threads (a kmat is read-only after packing); while one call uses the pool the
+ * others run on their own thread.
  */
 #ifndef SPX_KERNELS_H
 #define SPX_KERNELS_H
@@ -93,9 +94,10 @@ void spx_kmat_free(spx_kmat *m);   /* accepts NULL */
 void spx_kmat_matvec(const spx_kmat *m, const float *x, float *y);
 
 /* Y [n x rows] = X [n x cols] W^T, row-major. X and Y must not overlap; n == 0 does nothing.
- * PANEL uses the batched kernel (needs a scratch of about cols x 32 floats; if that allocation
- * fails it falls back to per-token products, same results); other layouts run their row kernels
- * on 4 tokens at a time (weights read once per 4 tokens); DENSE F32 calls cblas_sgemm. */
+ * PANEL (n >= 2) uses the batched kernel on chunks of up to 64 tokens (scratch: X^T of one chunk,
+ * cols x 64 floats at most; if that allocation fails it falls back to its row walk, same tolerance
+ * but not the same bits); the other layouts run their row kernels on 4 tokens at a time (weights
+ * read from memory once per block of rows); DENSE F32 calls cblas_sgemm. */
 void spx_kmat_matmul(const spx_kmat *m, const float *X, size_t n, float *Y);
 
 uint32_t spx_kmat_rows(const spx_kmat *m);

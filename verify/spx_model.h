@@ -1,4 +1,5 @@
-/* spx_model.h: a dense transformer loaded from a .spx file, ready for spx_forward.
+/* spx_model.h: a transformer loaded from a .spx file, ready for spx_forward: dense, pruned
+ * (decoded to fp32), expanded (routed expert MLPs) or gated (neuron experts); see spx_moe.h.
  *
  * The model keeps the spx_file (and so its memory map) open for its whole life: dense F32
  * tensors are used in place from the map; F16/BF16 and sparse-encoded tensors are decoded to

@@ -56,6 +56,20 @@ ls "$T"/svg1/*.tmp.* >/dev/null 2>&1 && fail "temporary files left"
 "$SPX_PYTHON" -c "import json,sys; r=json.load(open('$T/d.json')); sys.exit(r['targets'] != ['attn_v', 'ffn_down'] or len(r['layers']) != 4)" \
   || fail "--targets attn_v,ffn_down"
 
+# constant neurons: a 99.9% magnitude-pruned model has all-zero rows (distance 0, listed), and
+# layers whose every neuron is constant still get a well-formed SVG
+"$SPX" prune "$T/syn.spx" -o "$T/pr.spx" --method magnitude --sparsity 0.999 >/dev/null || fail "prune"
+"$SPX" analyze "$T/pr.spx" "${A[@]}" --json --svg "$T/svgp" >"$T/p.json" || fail "analyze pruned"
+"$SPX_PYTHON" "$REF" validate-json "$T/p.json" || fail "JSON schema (pruned)"
+"$SPX_PYTHON" - "$T/p.json" "$T/svgp" <<'PY' || fail "constant neurons"
+import json, os, sys, xml.etree.ElementTree as ET
+r = json.load(open(sys.argv[1]))
+assert all(L["n_constant"] > 0 for L in r["layers"]), [L["n_constant"] for L in r["layers"]]
+assert any(L["n_constant"] == L["rows"] and L["max"] == 0 for L in r["layers"])
+for f in os.listdir(sys.argv[2]):
+    ET.parse(os.path.join(sys.argv[2], f))
+PY
+
 # one layer recomputed independently
 for L in blk.1.ffn_down.weight blk.0.attn_k.weight; do
   "$SPX" analyze "$T/syn.spx" "${A[@]}" --all-linears --max-tokens 500 --dump-layer $L --dump-prefix "$T/dump" \

@@ -58,7 +58,10 @@ run_exit 0 "$SPX" ppl "$T/m.spx" --tokens "$T/nobos.u32" --bos --ctx 64
 run_exit 0 "$SPX" ppl "$T/m.spx" --text "$T/text.txt" --ctx 64 --max-windows 2 --json
 grep -q '"windows": 2,' "$T/out.txt" || fail "--max-windows 2: $(cat "$T/out.txt")"
 grep -q '"tokens": 126,' "$T/out.txt" || fail "2 windows of 64 predict 126 tokens: $(cat "$T/out.txt")"
-grep -q '"ctx": 64}' "$T/out.txt" || fail "json ctx"
+grep -q '"ctx": 64,' "$T/out.txt" || fail "json ctx"
+grep -q '"ffn_fraction": 1}' "$T/out.txt" || fail "json ffn_fraction of a dense model: $(cat "$T/out.txt")"
+run_exit 2 "$SPX" ppl "$T/m.spx" --text "$T/text.txt" --ctx 64 --gate-mode topk --gate-k 2   # no gated layers
+run_exit 2 "$SPX" ppl "$T/m.spx" --text "$T/text.txt" --ctx 64 --gate-mode best --gate-k 2
 run_exit 0 "$SPX" ppl "$T/m.spx" --text "$T/text.txt" --ctx 64 --progress
 grep -q 'ppl 25/25' "$T/err.txt" || fail "--progress prints nothing on stderr"
 

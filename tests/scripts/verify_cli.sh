@@ -5,6 +5,9 @@
 # forced regression, embedded probe round trip (a flipped logit expectation and a stale probe
 # fail), usage errors, and the JSON schema (tests/ref/verify_json_check.py, json module only).
 source "$SPX_SRC/tests/lib/common.sh"
+# ctest runs two tests at once on this 2-core machine: BLAS threads would only oversubscribe it
+# (small matrices; results do not depend on the thread count in these comparisons).
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 T="$SPX_TMP"
 PY="${SPX_PYTHON:-$(command -v python3 || true)}"
 CHK="$SPX_SRC/tests/ref/verify_json_check.py"
@@ -136,6 +139,20 @@ if [ -n "$PY" ]; then
   grep -q '(SPX_E_UNSUPPORTED)' "$T/err.txt" || fail "unknown probe version"
 fi
 
+# expert MLPs (Sparse Expansion, gated neuron experts) are compared through the block entry
+# points: attention exactly unchanged, MLP errors > 0, no per-linear figures for expert MLPs
+for kind in expand moefy; do
+  "$SPX" --help | grep -q "^  $kind " || { echo "note: spx $kind not registered, skipped" >&2; continue; }
+  if [ $kind = expand ]; then
+    "$SPX" expand "$T/dense.spx" -o "$T/x_$kind.spx" --clusters 4 --sparsity 0.5 --text "$T/text.txt" --nsamples 8 --seqlen 64 >/dev/null
+  else
+    "$SPX" moefy "$T/dense.spx" -o "$T/x_$kind.spx" --experts 4 --text "$T/text.txt" --nsamples 8 --seqlen 64 >/dev/null
+  fi || { fail "spx $kind"; continue; }
+  run_exit 0 "$SPX" verify "$T/x_$kind.spx" --reference "$T/dense.spx" "${V[@]}" --json
+  json_ok "$T/out.txt" --expect 'layers.0.attn == 0' --expect 'layers.1.attn == 0' --expect 'layers.0.mlp > 0' \
+    --expect 'layers.1.mlp > 0' --expect 'layers.0.linears == {}' --expect 'logits.kl_mean > 0'
+done
+
 # usage errors (exit 2)
 run_exit 2 "$SPX" verify
 run_exit 2 "$SPX" verify "$T/dense.spx" --reference "$T/dense.spx"
@@ -154,6 +171,11 @@ run_exit 2 "$SPX" verify "$T/dense.spx" --embed-probe --prompt hi -o "$T/x.spx" 
 # data errors (exit 1)
 run_exit 1 "$SPX" verify "$T/dense.spx" --reference "$T/nope" "${V[@]}"
 grep -q "$T/nope" "$T/err.txt" || fail "missing reference not named"
+mkdir -p "$T/badckpt"
+echo '{"model_type": "llama"}' >"$T/badckpt/config.json"
+TMPDIR="$T/tmpdir" run_exit 1 "$SPX" verify "$T/dense.spx" --reference "$T/badckpt" "${V[@]}"
+grep -q 'converting the reference' "$T/err.txt" || fail "failed reference conversion: $(cat "$T/err.txt")"
+[ -z "$(ls -A "$T/tmpdir")" ] || fail "a failed reference conversion left files: $(ls -A "$T/tmpdir")"
 run_exit 1 "$SPX" verify "$T/dense.spx" --reference "$T/dense.spx" --text "$T/nope.txt"
 run_exit 1 "$SPX" verify "$T/dense.spx" --reference "$T/dense.spx" --text "$T/text.txt" --ctx 100000
 "$SPX" synth -o "$T/syn4" --layers 3 --seed 1 >/dev/null && "$SPX" convert "$T/syn4" -o "$T/l3.spx" >/dev/null

@@ -11,6 +11,9 @@
 #  - truncated and one-bit-flipped copies fail with the integrity error code.
 # The figures are printed on stderr for the record.
 source "$SPX_SRC/tests/lib/common.sh"
+# ctest runs two tests at once on this 2-core machine: BLAS threads would only oversubscribe it
+# (small matrices; results do not depend on the thread count in these comparisons).
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 need_shared models/stories260K-hf/model.safetensors
 need_shared models/stories260K-llama2c/stories260K.bin
 need_shared data/tinystories/tinystories_sample.txt

@@ -85,7 +85,7 @@ static void test_known(void)
     float two[2] = {3.0f, 7.0f}, *y = malloc(200000 * sizeof *y);
     /* two-point symmetric distribution: exact for any even n */
     CHECK_NEAR(eval(two, 2, &nr), W1_RADEMACHER, 1e-14);
-    CHECK_NEAR(nr.mean, 5.0, 0) ;
+    CHECK_NEAR(nr.mean, 5.0, 0);
     CHECK_NEAR(nr.std, 2.0, 0);
     for (int i = 0; i < 100; i++)
         y[i] = (i % 2) ? 1.0f : -1.0f;

@@ -20,6 +20,7 @@
 #include "spx_forward.h"
 #include "spx_model.h"
 #include "spx_moe.h"
+#include "spx_ppl.h"
 #include "spx_test.h"
 #include "test_verify_moe_util.h"
 
@@ -437,6 +438,55 @@ static void test_all_selected(gspec g)
     free(m), free(dm);
 }
 
+/* spx ppl --json on a gated file: ffn_fraction and perplexity as computed in-process, for the
+ * file's rule and an override; usage errors exit 2. */
+static void test_cli(spx_model *model, const char *path)
+{
+    spx_ctx ctx = SPX_CTX_INIT;
+    const char *spx = spx_test_env("SPX"), *ptok = spx_test_path(spx_test_tmpdir(), "tok.u32");
+    static char out[1 << 14];
+    char cmd[2048];
+    uint32_t tok[40];
+    uint64_t s = 9;
+    spx_state *st = NULL;
+    spx_ppl_result r;
+    if (!spx || !*spx) {
+        fprintf(stderr, "SPX is not set: CLI checks skipped\n");
+        return;
+    }
+    for (int i = 0; i < 40; i++)
+        tok[i] = (uint32_t)(spx_test_rand(&s) % model->cfg.vocab_size);
+    CHECK(tmv_write_tokens(ptok, tok, 40) == 0);
+    CHECK_RC(spx_state_new(&ctx, model, 13, 13, &st), 0);
+    if (!st)
+        return;
+    CHECK_RC(spx_model_set_gate_override(&ctx, model, SPX_GATE_MODE_ROUTER, 0, 0), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            CHECK_RC(spx_model_set_gate_override(&ctx, model, SPX_GATE_MODE_RANDOM, 2, 3), 0);
+        spx_state_clear_counters(st);
+        st->seq = 0;
+        CHECK_RC(spx_ppl_eval(&ctx, model, st, tok, 40, 13, 0, NULL, &r), 0);
+        snprintf(cmd, sizeof cmd, "'%s' ppl '%s' --tokens '%s' --ctx 13 --json%s", spx, path, ptok,
+                 pass ? " --gate-mode random --gate-k 2 --gate-seed 3" : "");
+        CHECK(tmv_sh(cmd, out, sizeof out) == 0);
+        fprintf(stderr, "cli: %s", out);
+        CHECK_NEAR(tmv_json_num(out, "ppl"), r.ppl, 1e-9 * r.ppl);
+        CHECK_NEAR(tmv_json_num(out, "ffn_fraction"), spx_state_ffn_fraction(st), 1e-9);
+        CHECK(strstr(out, "flops_per_token") == NULL);
+    }
+    CHECK_NEAR(spx_state_ffn_fraction(st), 2.0 / E, 1e-15);
+    CHECK_RC(spx_model_set_gate_override(&ctx, model, SPX_GATE_MODE_ROUTER, 0, 0), 0);
+    snprintf(cmd, sizeof cmd, "'%s' ppl '%s' --tokens '%s' --ctx 13 --gate-mode oracle 2>/dev/null", spx, path, ptok);
+    CHECK(tmv_sh(cmd, out, sizeof out) == 2);
+    snprintf(cmd, sizeof cmd, "'%s' ppl '%s' --tokens '%s' --ctx 13 --gate-k 2 2>/dev/null", spx, path, ptok);
+    CHECK(tmv_sh(cmd, out, sizeof out) == 2);
+    snprintf(cmd, sizeof cmd, "'%s' ppl '%s' --tokens '%s' --ctx 13 --gate-mode topk --gate-k 2.5 2>/dev/null", spx,
+             path, ptok);
+    CHECK(tmv_sh(cmd, out, sizeof out) == 2);
+    spx_state_free(st);
+}
+
 /* ---- 3. run-time overrides ------------------------------------------------------------------ */
 
 static void test_overrides(const gspec *g)
@@ -512,6 +562,8 @@ static void test_overrides(const gspec *g)
         CHECK_RC(spx_model_set_gate_override(&ctx, model, SPX_GATE_MODE_ROUTER, 0, 0), 0);
         CHECK_RC(spx_model_set_gate_override(&ctx, model, SPX_GATE_MODE_TOPK, 100, 0), 0);
         CHECK(spx_gate_override_k(&model->gate_override, E) == E);
+        if (g->kind == SPX_GATE_MOE)
+            test_cli(model, spx_test_path(spx_test_tmpdir(), "ovr.spx"));
         free(lref);
     }
     spx_model_free(model);

@@ -20,6 +20,7 @@
 #include "spx_forward.h"
 #include "spx_model.h"
 #include "spx_moe.h"
+#include "spx_ppl.h"
 #include "spx_route.h"
 #include "spx_test.h"
 #include "test_verify_moe_util.h"
@@ -40,6 +41,7 @@ typedef struct xmeta {
     uint32_t experts;             /* spx.expand.experts (0: omit) */
     uint32_t arch_count;          /* llama.expert_count (0: omit) */
     const char *routing;
+    int sizes;                    /* write spx.expand.cluster_sizes.{l}.up/down = {5, 4, 4} */
 } xmeta;
 
 static int write_meta(spx_writer *w, void *ud)
@@ -52,6 +54,15 @@ static int write_meta(spx_writer *w, void *ud)
         rc = spx_writer_meta_u32(w, "llama.expert_count", x->arch_count);
     if (!rc && x->routing)
         rc = spx_writer_meta_str(w, "spx.expand.routing", x->routing, strlen(x->routing));
+    for (uint32_t l = 0; x->sizes && l < 2 && !rc; l++) {
+        static const uint32_t sz[3] = {5, 4, 4};
+        char key[64];
+        snprintf(key, sizeof key, "spx.expand.cluster_sizes.%u.up", l);
+        rc = spx_writer_meta_arr(w, key, SPX_META_U32, sz, 3);
+        snprintf(key, sizeof key, "spx.expand.cluster_sizes.%u.down", l);
+        if (!rc)
+            rc = spx_writer_meta_arr(w, key, SPX_META_U32, sz, 3);
+    }
     return rc;
 }
 
@@ -245,7 +256,7 @@ static void test_k1(int gated, int act, int bias)
     tmv_model *dm = calloc(1, sizeof *dm), *xm = calloc(1, sizeof *xm);
     const char *pd = spx_test_path(spx_test_tmpdir(), "dense.spx"), *px = spx_test_path(spx_test_tmpdir(), "k1.spx");
     xspec xs = {gated, act, bias, 1, 4, 0, 1, 0};
-    xmeta meta = {1, 1, "pca_nearest_centroid"};
+    xmeta meta = {1, 1, "pca_nearest_centroid", 0};
     spx_model *md = NULL, *mx = NULL;
     spx_config_init_llama(&dm->c);
     tmv_seed = 4242;
@@ -280,6 +291,66 @@ static void test_k1(int gated, int act, int bias)
     spx_model_free(mx);
     tmv_free(dm), tmv_free(xm);
     free(dm), free(xm);
+}
+
+/* ---- the CLI on an expanded file ----------------------------------------------------------- */
+
+/* spx ppl --json (same perplexity as spx_ppl_eval, ffn_fraction 1, the FLOP figures of
+ * spx_model_flops), spx inspect (experts section) and spx run --dump-logits (bit-identical to
+ * spx_forward) on the expanded file. */
+static void test_cli(spx_model *model, const char *path)
+{
+    spx_ctx ctx = SPX_CTX_INIT;
+    const char *spx = spx_test_env("SPX");
+    const char *ptok = spx_test_path(spx_test_tmpdir(), "tok.u32"), *pdump = spx_test_path(spx_test_tmpdir(), "lg.f32");
+    static char out[1 << 16];
+    char cmd[2048];
+    const size_t V = model->cfg.vocab_size;
+    uint32_t tok[40];
+    uint64_t s = 5;
+    spx_state *st = NULL;
+    spx_ppl_result r;
+    spx_flops fl;
+    float *lg = malloc(5 * V * sizeof(float)), *dump = malloc(5 * V * sizeof(float));
+    FILE *fp;
+    if (!spx || !*spx) {
+        fprintf(stderr, "SPX is not set: CLI checks skipped\n");
+        goto done;
+    }
+    for (int i = 0; i < 40; i++)
+        tok[i] = (uint32_t)(spx_test_rand(&s) % V);
+    CHECK(tmv_write_tokens(ptok, tok, 40) == 0);
+    CHECK_RC(spx_state_new(&ctx, model, 13, 13, &st), 0);
+    if (!st)
+        goto done;
+    CHECK_RC(spx_ppl_eval(&ctx, model, st, tok, 40, 13, 0, NULL, &r), 0);
+    spx_model_flops(model, &fl);
+    snprintf(cmd, sizeof cmd, "'%s' ppl '%s' --tokens '%s' --ctx 13 --json", spx, path, ptok);
+    CHECK(tmv_sh(cmd, out, sizeof out) == 0);
+    CHECK_NEAR(tmv_json_num(out, "ppl"), r.ppl, 1e-9 * r.ppl);
+    CHECK(tmv_json_num(out, "ffn_fraction") == 1.0);
+    CHECK(tmv_json_num(out, "expanded") == fl.expanded);
+    CHECK(tmv_json_num(out, "router") == fl.router);
+    CHECK(tmv_json_num(out, "single_sparse") == fl.sparse);
+    CHECK(tmv_json_num(out, "dense") == fl.dense);
+    fprintf(stderr, "cli: %s", out);
+    snprintf(cmd, sizeof cmd, "'%s' inspect '%s'", spx, path);
+    CHECK(tmv_sh(cmd, out, sizeof out) == 0);
+    CHECK(strstr(out, "experts (spx.expand.experts = 3, routing pca_nearest_centroid):") != NULL);
+    CHECK_MSG(strstr(out, "blk.1  up: K 3, pca 4, sizes 5 4 4  down: K 3, pca 3, sizes 5 4 4") != NULL, "%s",
+              strstr(out, "experts (") ? strstr(out, "experts (") : out);
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --prompt-ids 1,2,3,4,5 --steps 0 --dump-logits '%s'", spx, path, pdump);
+    CHECK(tmv_sh(cmd, out, sizeof out) == 0);
+    spx_state_reset(st);
+    CHECK_RC(spx_forward(&ctx, model, st, (const uint32_t[]){1, 2, 3, 4, 5}, 5, lg, NULL), 0);
+    fp = fopen(pdump, "rb");
+    CHECK(fp && fread(dump, sizeof(float), 5 * V, fp) == 5 * V);
+    if (fp)
+        fclose(fp);
+    CHECK(memcmp(dump, lg, 5 * V * sizeof(float)) == 0);
+done:
+    spx_state_free(st);
+    free(lg), free(dump);
 }
 
 /* ---- 2. K = 3 against the reference --------------------------------------------------------- */
@@ -390,7 +461,7 @@ static void test_k3(const xspec *xs)
     spx_ctx ctx = SPX_CTX_INIT;
     tmv_model *xm = calloc(1, sizeof *xm), *dm = calloc(1, sizeof *dm);
     const char *px = spx_test_path(spx_test_tmpdir(), "k3.spx"), *pd = spx_test_path(spx_test_tmpdir(), "k3d.spx");
-    xmeta meta = {xs->K, xs->K, "pca_nearest_centroid"};
+    xmeta meta = {xs->K, xs->K, "pca_nearest_centroid", 1};
     spx_model *model = NULL, *mem = NULL;
     spx_state *st = NULL;
     cap cp, cp1;
@@ -462,6 +533,8 @@ static void test_k3(const xspec *xs)
             CHECK_MSG(memcmp(lg2, lg, NTOK * V * sizeof(float)) == 0, "attached moe differs from the file's");
         }
         check_flops_params(model, xm, xs->K);
+        if (xs->gated)
+            test_cli(model, px);
         free(lg), free(lg1), free(lg2), free(scratch), free(ref);
     }
 done:
@@ -522,7 +595,7 @@ static void bad_case(const char *label, mutate_fn mut, const char *skip, int wan
     spx_ctx ctx = SPX_CTX_INIT;
     tmv_model *m = calloc(1, sizeof *m);
     xspec xs = {1, SPX_ACT_SILU, 0, 3, 4, 3, 0, 0};
-    xmeta meta = {3, 3, "pca_nearest_centroid"};
+    xmeta meta = {3, 3, "pca_nearest_centroid", 0};
     const char *p = spx_test_path(spx_test_tmpdir(), "bad.spx");
     spx_model *model = NULL;
     build_expanded(m, &xs);

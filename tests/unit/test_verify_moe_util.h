@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "spx_arch.h"
 #include "spx_format.h"
@@ -383,6 +384,46 @@ static inline void tmv_config(spx_model_config *c, int gated, int act, int ffn_b
     c->act = act;
     c->ffn_bias = ffn_bias;
     c->tied_embeddings = 0;
+}
+
+/* ---- the spx executable --------------------------------------------------------------------- */
+
+/* Run a shell command, its stdout into buf (NUL-terminated, truncated to cap - 1 bytes); returns
+ * the exit status, or -1 when it did not exit normally. */
+static inline int tmv_sh(const char *cmd, char *buf, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    size_t n;
+    int st;
+    if (!p)
+        return -1;
+    n = fread(buf, 1, cap - 1, p);
+    buf[n] = 0;
+    while (fgetc(p) != EOF) {
+    }
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The number after "key": in a JSON text, NAN when absent. */
+static inline double tmv_json_num(const char *s, const char *key)
+{
+    char pat[96];
+    const char *p;
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    p = strstr(s, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* Raw u32 token file. */
+static inline int tmv_write_tokens(const char *path, const uint32_t *tok, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    size_t w;
+    if (!fp)
+        return -1;
+    w = fwrite(tok, sizeof *tok, n, fp);
+    return fclose(fp) == 0 && w == n ? 0 : -1;
 }
 
 #endif
