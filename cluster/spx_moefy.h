@@ -90,7 +90,7 @@ int spx_moefy_split_coact(spx_ctx *ctx, const spx_coact *c, const spx_moefy_spli
  * ascending order, original index ascending inside a label. SPX_E_ARG when sizes are unequal. */
 int spx_moefy_perm_from_labels(spx_ctx *ctx, const uint32_t *labels, size_t n, uint32_t k, uint32_t *perm);
 
-/* 1 when perm [n] is a permutation of 0..n-1 (scratch-free check; O(n) extra memory). */
+/* 1 when perm [n] is a permutation of 0..n-1 (allocates n bytes; 0 also when that fails). */
 int spx_moefy_is_perm(const uint32_t *perm, size_t n);
 
 /* dst row i = src row perm[i]; src, dst [rows x cols], distinct buffers. */

@@ -10,7 +10,8 @@
 static int skip_expand_keys(void *ud, const char *key)
 {
     (void)ud;
-    return strncmp(key, "spx.expand.", 11) == 0;
+    /* probes (spx.verify.*) describe the input's weights: stale after this stage */
+    return strncmp(key, "spx.expand.", 11) == 0 || strncmp(key, "spx.verify.", 11) == 0;
 }
 
 /* blk.<l>.ffn_{gate,up,down}.{weight,bias} of an expanded block (replaced): returns l, else -1. */

@@ -9,7 +9,8 @@
 static int skip_prune_keys(void *ud, const char *key)
 {
     (void)ud;
-    return strncmp(key, "spx.prune.", 10) == 0;
+    /* probes (spx.verify.*) describe the input's weights: stale after this stage */
+    return strncmp(key, "spx.prune.", 10) == 0 || strncmp(key, "spx.verify.", 11) == 0;
 }
 
 int spx_prune_write(spx_ctx *ctx, const spx_model *m, const char *out_path, const spx_prune_layer_info *infos,

@@ -6,7 +6,8 @@
  *  - BITMASK expands 8 columns at a time: a 256-entry LUT gives, for a mask byte, the source lane
  *    of every set bit (vpermps), and lanes whose bit is clear are zeroed with a compare mask;
  *  - NM24 permutes each 8-lane half of x separately and blends;
- *  - row tails go through small zero-padded stack buffers; x tails use vmaskmovps. */
+ *  - row tails go through small zero-padded stack buffers; x tails use vmaskmovps.
+ * `#pragma GCC unroll` keeps the per-token accumulators in registers at -O2 (see spx_kern_avx512.c). */
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
@@ -82,11 +83,13 @@ KI void dense_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *
     const uint32_t cols = m->cols;
     const unsigned char *v = (const unsigned char *)m->vals + (size_t)r * cols * es;
     __m256 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm256_setzero_ps();
     uint32_t c = 0;
     for (; c + 16 <= cols; c += 16) {
         __m256 w0 = ld8(v + c * es, dt), w1 = ld8(v + (c + 8) * es, dt);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[t] + c), a0[t]);
             a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xs[t] + c + 8), a1[t]);
@@ -95,15 +98,18 @@ KI void dense_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *
     if (c < cols) {
         const uint32_t n0 = cols - c < 8 ? cols - c : 8;
         __m256 w0 = ld8n(v + c * es, dt, n0);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             a0[t] = _mm256_fmadd_ps(w0, ldx8n(xs[t] + c, n0), a0[t]);
         if (cols - c > 8) {
             const uint32_t n1 = cols - c - 8;
             __m256 w1 = ld8n(v + (c + 8) * es, dt, n1);
+            #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
                 a1[t] = _mm256_fmadd_ps(w1, ldx8n(xs[t] + c + 8, n1), a1[t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = hsum(_mm256_add_ps(a0[t], a1[t]));
 }
@@ -124,6 +130,7 @@ KI void bitmask_row(const spx_kmat *m, uint32_t r, const float *const *xs, float
     const uint16_t *mk = m->mask + (size_t)r * m->nb16;
     const uint32_t nfull = m->cols / 16;
     __m256 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm256_setzero_ps();
     for (uint32_t b = 0; b < m->nb16; b++) {
@@ -133,12 +140,14 @@ KI void bitmask_row(const spx_kmat *m, uint32_t r, const float *const *xs, float
         __m256 w1 = expand8(v, hi, dt);
         v += (size_t)__builtin_popcount(hi) * es;
         if (b < nfull) {
+            #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[t] + 16 * b), a0[t]);
                 a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xs[t] + 16 * b + 8), a1[t]);
             }
         } else {   /* partial block: rem in 1..15 columns, bits past cols are 0 */
             const uint32_t rem = m->cols - 16 * b;
+            #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 a0[t] = _mm256_fmadd_ps(w0, ldx8n(xs[t] + 16 * b, rem < 8 ? rem : 8), a0[t]);
                 if (rem > 8)
@@ -146,6 +155,7 @@ KI void bitmask_row(const spx_kmat *m, uint32_t r, const float *const *xs, float
             }
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = hsum(_mm256_add_ps(a0[t], a1[t]));
 }
@@ -171,11 +181,13 @@ KI void nm24_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *o
     const unsigned char *v = (const unsigned char *)m->vals + (size_t)r * m->nb32 * 16 * es;
     const uint32_t *cd = m->code + (size_t)r * m->nb32;
     __m256 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm256_setzero_ps();
     for (uint32_t b = 0; b < m->nb32; b++) {
         __m256 w0 = ld8(v + (size_t)b * 16 * es, dt), w1 = ld8(v + ((size_t)b * 16 + 8) * es, dt);
         const uint32_t c = cd[b], rem = m->cols - 32 * b;
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const float *x = xs[t] + 32 * b;
             if (rem >= 32) {
@@ -190,6 +202,7 @@ KI void nm24_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *o
             }
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = hsum(_mm256_add_ps(a0[t], a1[t]));
 }
@@ -201,12 +214,14 @@ KI void csr_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *ou
     uint64_t k = m->ptr[r];
     const uint64_t e = m->ptr[r + 1];
     __m256 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm256_setzero_ps();
     for (; k + 16 <= e; k += 16) {
         __m256i i0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(m->col + k)));
         __m256i i1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(m->col + k + 8)));
         __m256 w0 = ld8(v + k * es, dt), w1 = ld8(v + (k + 8) * es, dt);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             a0[t] = _mm256_fmadd_ps(w0, _mm256_i32gather_ps(xs[t], i0, 4), a0[t]);
             a1[t] = _mm256_fmadd_ps(w1, _mm256_i32gather_ps(xs[t], i1, 4), a1[t]);
@@ -219,9 +234,11 @@ KI void csr_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *ou
         __m256i i0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)ib));
         __m256 w0 = ld8n(v + k * es, dt, n);
         const __m256 sel = _mm256_castsi256_ps(first_lanes(n));
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             a0[t] = _mm256_fmadd_ps(w0, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xs[t], i0, sel, 4), a0[t]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = hsum(_mm256_add_ps(a0[t], a1[t]));
 }
@@ -247,10 +264,12 @@ KI void rows_body(const spx_kmat *m, const float *X, size_t ldx, size_t nx, floa
         size_t t0 = 0;
         for (; t0 + SPX_KTOK <= nx; t0 += SPX_KTOK) {
             const float *xs[SPX_KTOK];
+            #pragma GCC unroll 8
             for (int t = 0; t < SPX_KTOK; t++)
                 xs[t] = X + (t0 + (size_t)t) * ldx;
             for (uint32_t r = rb; r < re; r++) {
                 row_any(m, r, xs, o, SPX_KTOK, layout, dt);
+                #pragma GCC unroll 8
                 for (int t = 0; t < SPX_KTOK; t++)
                     Y[(t0 + (size_t)t) * ldy + r] = o[t];
             }
@@ -334,26 +353,33 @@ KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size
                     w = wbuf;
                 }
                 __m256 s[4][HMAX];
+                #pragma GCC unroll 8
                 for (int u = 0; u < S; u++)
+                    #pragma GCC unroll 8
                     for (int h = 0; h < nh; h++)
                         s[u][h] = _mm256_setzero_ps();
                 uint32_t j = 0;
                 for (; j + (uint32_t)S <= cnt; j += (uint32_t)S)
+                    #pragma GCC unroll 8
                     for (int u = 0; u < S; u++) {
                         const __m256 wv = _mm256_set1_ps(w[j + (uint32_t)u]);
                         const float *xr = xp + (size_t)ix[j + (uint32_t)u] * (size_t)NB;
+                        #pragma GCC unroll 8
                         for (int h = 0; h < nh; h++)
                             s[u][h] = _mm256_fmadd_ps(wv, _mm256_load_ps(xr + 8 * h), s[u][h]);
                     }
+                #pragma GCC unroll 8
                 for (int u = 0; u < S - 1; u++) {   /* leftovers: entry j+u into set u */
                     if (j + (uint32_t)u >= cnt)
                         break;
                     const __m256 wv = _mm256_set1_ps(w[j + (uint32_t)u]);
                     const float *xr = xp + (size_t)ix[j + (uint32_t)u] * (size_t)NB;
+                    #pragma GCC unroll 8
                     for (int h = 0; h < nh; h++)
                         s[u][h] = _mm256_fmadd_ps(wv, _mm256_load_ps(xr + 8 * h), s[u][h]);
                 }
                 float *tr = tot + (size_t)(r - rb) * (size_t)NB;
+                #pragma GCC unroll 8
                 for (int h = 0; h < nh; h++) {
                     __m256 sum = S == 4   ? _mm256_add_ps(_mm256_add_ps(s[0][h], s[1][h]), _mm256_add_ps(s[2][h], s[3][h]))
                                  : S == 2 ? _mm256_add_ps(s[0][h], s[1][h])

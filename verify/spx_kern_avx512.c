@@ -7,10 +7,15 @@
  * tokens together gives each token the same bits as processing it alone. Partial sums: two
  * 16-lane accumulators per token (even/odd blocks), reduced by a fixed tree at the end of the row.
  *
- * Measured on Zen 5 (notes/cpu-limits.md + this module's bench): vexpandps/vcompressps on a
- * register cost ~4 cycles per 16 columns (the bitmask kernel is compute-bound near 2x the speed of
- * fp32 sgemv at 50%); vpexpandw (16-bit expand) is 3-4x slower than converting first and expanding
- * fp32; vpermi2ps on x for 2:4 is cheap enough that 2:4 runs at memory bandwidth. */
+ * Measured on this Zen 5 (single thread, data in L2): the BITMASK loop costs ~2.7 cycles per 16
+ * columns whichever way the expansion is done (vexpandps after the conversion, vcompressps of x, or
+ * vpermps with vpopcntd-made indices all within 10%), so BITMASK is compute-bound (~2x fp32 sgemv
+ * at 50%, not the 4x its bytes would allow); vpexpandw (16-bit expand) is 3-4x slower still. 2:4
+ * (vpermi2ps of x) costs ~2 cycles per 32 columns and runs at memory bandwidth, dense fp16 ~1.5
+ * cycles per 16 columns. The PANEL loop is bound by the 2 vector loads per cycle (see below).
+ *
+ * `#pragma GCC unroll` on the per-token / per-vector loops: without it GCC -O2 (the project's
+ * default build) keeps the accumulator arrays in memory and the kernels run 2-4x slower. */
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
@@ -66,11 +71,13 @@ KI void dense_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *
     const uint32_t cols = m->cols;
     const unsigned char *v = (const unsigned char *)m->vals + (size_t)r * cols * es;
     __m512 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm512_setzero_ps();
     uint32_t c = 0;
     for (; c + 32 <= cols; c += 32) {
         __m512 w0 = ld16(v + c * es, dt), w1 = ld16(v + (c + 16) * es, dt);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xs[t] + c), a0[t]);
             a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xs[t] + c + 16), a1[t]);
@@ -79,15 +86,18 @@ KI void dense_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *
     if (c < cols) {
         __mmask16 k0 = lanes(cols - c);
         __m512 w0 = ld16z(v + c * es, dt, k0);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             a0[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(k0, xs[t] + c), a0[t]);
         if (cols - c > 16) {
             __mmask16 k1 = lanes(cols - c - 16);
             __m512 w1 = ld16z(v + (c + 16) * es, dt, k1);
+            #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
                 a1[t] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(k1, xs[t] + c + 16), a1[t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
@@ -101,6 +111,7 @@ KI void bitmask_row(const spx_kmat *m, uint32_t r, const float *const *xs, float
     const uint16_t *mk = m->mask + (size_t)r * m->nb16;
     const uint32_t nfull = m->cols / 16;
     __m512 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm512_setzero_ps();
     uint32_t b = 0;
@@ -110,6 +121,7 @@ KI void bitmask_row(const spx_kmat *m, uint32_t r, const float *const *xs, float
         v += (size_t)__builtin_popcount(m0) * es;
         __m512 w1 = _mm512_maskz_expand_ps((__mmask16)m1, ld16(v, dt));
         v += (size_t)__builtin_popcount(m1) * es;
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xs[t] + 16 * b), a0[t]);
             a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xs[t] + 16 * b + 16), a1[t]);
@@ -120,9 +132,11 @@ KI void bitmask_row(const spx_kmat *m, uint32_t r, const float *const *xs, float
         const __mmask16 kx = lanes(m->cols - 16 * b);
         __m512 w0 = _mm512_maskz_expand_ps((__mmask16)m0, ld16(v, dt));
         v += (size_t)__builtin_popcount(m0) * es;
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             a0[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(kx, xs[t] + 16 * b), a0[t]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
@@ -146,12 +160,14 @@ KI void nm24_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *o
     const uint32_t *cd = m->code + (size_t)r * m->nb32;
     const uint32_t nfull = m->cols / 32;
     __m512 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm512_setzero_ps();
     uint32_t b = 0;
     for (; b + 2 <= nfull; b += 2) {
         __m512 w0 = ld16(v + (size_t)b * 16 * es, dt), w1 = ld16(v + (size_t)(b + 1) * 16 * es, dt);
         const uint32_t c0 = cd[b], c1 = cd[b + 1];
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const float *x = xs[t] + 32 * b;
             a0[t] = _mm512_fmadd_ps(w0, nm24_pick(c0, _mm512_loadu_ps(x), _mm512_loadu_ps(x + 16)), a0[t]);
@@ -162,12 +178,14 @@ KI void nm24_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *o
         const uint32_t rem = m->cols - 32 * b;
         const __mmask16 k0 = lanes(rem), k1 = rem > 16 ? lanes(rem - 16) : 0;
         __m512 w0 = ld16(v + (size_t)b * 16 * es, dt);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const float *x = xs[t] + 32 * b;
             __m512 xhi = rem > 16 ? _mm512_maskz_loadu_ps(k1, x + 16) : _mm512_setzero_ps();
             a0[t] = _mm512_fmadd_ps(w0, nm24_pick(cd[b], _mm512_maskz_loadu_ps(k0, x), xhi), a0[t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
@@ -180,12 +198,14 @@ KI void csr_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *ou
     uint64_t k = m->ptr[r];
     const uint64_t e = m->ptr[r + 1];
     __m512 a0[SPX_KTOK], a1[SPX_KTOK];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         a0[t] = a1[t] = _mm512_setzero_ps();
     for (; k + 32 <= e; k += 32) {
         __m512i i0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(m->col + k)));
         __m512i i1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(m->col + k + 16)));
         __m512 w0 = ld16(v + k * es, dt), w1 = ld16(v + (k + 16) * es, dt);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             a0[t] = _mm512_fmadd_ps(w0, _mm512_i32gather_ps(i0, xs[t], 4), a0[t]);
             a1[t] = _mm512_fmadd_ps(w1, _mm512_i32gather_ps(i1, xs[t], 4), a1[t]);
@@ -195,9 +215,11 @@ KI void csr_row(const spx_kmat *m, uint32_t r, const float *const *xs, float *ou
         const __mmask16 kk = lanes((uint32_t)(e - k < 16 ? e - k : 16));
         __m512i i0 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(kk, m->col + k));
         __m512 w0 = ld16z(v + k * es, dt, kk);
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
             a0[t] = _mm512_fmadd_ps(w0, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), kk, i0, xs[t], 4), a0[t]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
         out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
 }
@@ -225,10 +247,12 @@ KI void rows_body(const spx_kmat *m, const float *X, size_t ldx, size_t nx, floa
         size_t t0 = 0;
         for (; t0 + SPX_KTOK <= nx; t0 += SPX_KTOK) {
             const float *xs[SPX_KTOK];
+            #pragma GCC unroll 8
             for (int t = 0; t < SPX_KTOK; t++)
                 xs[t] = X + (t0 + (size_t)t) * ldx;
             for (uint32_t r = rb; r < re; r++) {
                 row_any(m, r, xs, o, SPX_KTOK, layout, dt);
+                #pragma GCC unroll 8
                 for (int t = 0; t < SPX_KTOK; t++)
                     Y[(t0 + (size_t)t) * ldy + r] = o[t];
             }
@@ -278,9 +302,41 @@ void spx_kern_rows_avx512(const spx_kmat *m, const float *X, size_t ldx, size_t 
 
 /* ---- PANEL batched kernel ----------------------------------------------------------------------
  * For a block of rows, panel by panel: each stored value is broadcast and multiplied into the
- * NB tokens of its column's row of Xt (NB/16 vectors, L1-resident panel of 256 x NB floats).
- * Consecutive values rotate over 4 accumulator sets (FMA latency), folded into the row's totals
- * at the end of the panel: ((s0 + s1) + (s2 + s3)) added to the total in panel order. */
+ * NB tokens of its column's row of Xt (NB/16 vectors, a panel of 256 x NB floats stays in L1/L2).
+ * Value k of a (row, panel) goes to accumulator set k % 4 (FMA latency); the sets are folded into
+ * the row's totals at the end of the panel: total += ((s0 + s1) + (s2 + s3)), in panel order.
+ * The loop is bound by load ports (2 x 512-bit loads per cycle), so values are not broadcast from
+ * memory: 16 are loaded (and converted) at once, and each is spread from the register with two
+ * shuffles (vshuff32x4 per 4 values, vshufps per value); 8 u8 indices are read as one u64. */
+
+/* Values e = 0..3 of a quad: t holds them in every 128-bit lane; b holds their 4 indices. */
+KI void panel_quad(__m512 t, uint32_t b, const unsigned char *xb, int NB, __m512 *s0, __m512 *s1, __m512 *s2,
+                   __m512 *s3)
+{
+    const size_t rs = (size_t)NB * sizeof(float);   /* bytes per row of Xt */
+    const __m512 w0 = _mm512_shuffle_ps(t, t, 0x00), w1 = _mm512_shuffle_ps(t, t, 0x55);
+    const __m512 w2 = _mm512_shuffle_ps(t, t, 0xAA), w3 = _mm512_shuffle_ps(t, t, 0xFF);
+    const float *x0 = (const float *)(const void *)(xb + (b & 0xFFu) * rs);
+    const float *x1 = (const float *)(const void *)(xb + ((b >> 8) & 0xFFu) * rs);
+    const float *x2 = (const float *)(const void *)(xb + ((b >> 16) & 0xFFu) * rs);
+    const float *x3 = (const float *)(const void *)(xb + (b >> 24) * rs);
+#pragma GCC unroll 8
+    for (int h = 0; h < NB / 16; h++) {
+        s0[h] = _mm512_fmadd_ps(w0, _mm512_load_ps(x0 + 16 * h), s0[h]);
+        s1[h] = _mm512_fmadd_ps(w1, _mm512_load_ps(x1 + 16 * h), s1[h]);
+        s2[h] = _mm512_fmadd_ps(w2, _mm512_load_ps(x2 + 16 * h), s2[h]);
+        s3[h] = _mm512_fmadd_ps(w3, _mm512_load_ps(x3 + 16 * h), s3[h]);
+    }
+}
+
+/* One value broadcast from memory into set s (the < 16 values left at the end of a row's panel). */
+KI void panel_one(float w, const float *xr, int NB, __m512 *s)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+#pragma GCC unroll 8
+    for (int h = 0; h < NB / 16; h++)
+        s[h] = _mm512_fmadd_ps(wv, _mm512_load_ps(xr + 16 * h), s[h]);
+}
 
 KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size_t ldy, uint32_t r0,
                    uint32_t r1, int NB, int dt)
@@ -288,69 +344,55 @@ KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size
     enum { H = SPX_KNB / 16 };
     const size_t es = esize(dt);
     const uint64_t ld = (uint64_t)m->rows + 1;
-    const int nh = NB / 16;
     const uint32_t RB = (uint32_t)(SPX_KPANEL_TOT / NB);   /* rows per block, totals stay in L1 */
     float tot[SPX_KPANEL_TOT] __attribute__((aligned(64)));
-    float wbuf[SPX_KL_PANEL_COLS + 16] __attribute__((aligned(64)));
+    float wt[16] __attribute__((aligned(64)));
     for (uint32_t rb = r0; rb < r1; rb += RB) {
         const uint32_t re = r1 - rb > RB ? rb + RB : r1;
         memset(tot, 0, sizeof(float) * (size_t)(re - rb) * (size_t)NB);
         for (uint32_t p = 0; p < m->npan; p++) {
             const uint64_t *pp = m->ptr + p * ld;
             const float *xp = Xt + (size_t)p * SPX_KL_PANEL_COLS * (size_t)NB;
+            const unsigned char *xb = (const unsigned char *)xp;
             for (uint32_t r = rb; r < re; r++) {
                 const uint64_t k0 = pp[r];
                 const uint32_t cnt = (uint32_t)(pp[r + 1] - k0);
                 const uint8_t *ix = m->pidx + k0;
-                const float *w;
+                const unsigned char *v = (const unsigned char *)m->vals + k0 * es;
                 if (cnt == 0)
                     continue;
-                if (dt == SPX_DTYPE_F32) {
-                    w = (const float *)m->vals + k0;
-                } else {
-                    const unsigned char *src = (const unsigned char *)m->vals + k0 * es;
-                    for (uint32_t j = 0; j < cnt; j += 16)
-                        _mm512_store_ps(wbuf + j, ld16(src + j * es, dt));
-                    w = wbuf;
-                }
                 __m512 s0[H], s1[H], s2[H], s3[H];
-                for (int h = 0; h < nh; h++)
+#pragma GCC unroll 8
+                for (int h = 0; h < NB / 16; h++)
                     s0[h] = s1[h] = s2[h] = s3[h] = _mm512_setzero_ps();
                 uint32_t j = 0;
-                for (; j + 4 <= cnt; j += 4) {
-                    const __m512 w0 = _mm512_set1_ps(w[j]), w1 = _mm512_set1_ps(w[j + 1]);
-                    const __m512 w2 = _mm512_set1_ps(w[j + 2]), w3 = _mm512_set1_ps(w[j + 3]);
-                    const float *x0 = xp + (size_t)ix[j] * (size_t)NB, *x1 = xp + (size_t)ix[j + 1] * (size_t)NB;
-                    const float *x2 = xp + (size_t)ix[j + 2] * (size_t)NB, *x3 = xp + (size_t)ix[j + 3] * (size_t)NB;
-                    for (int h = 0; h < nh; h++) {
-                        s0[h] = _mm512_fmadd_ps(w0, _mm512_load_ps(x0 + 16 * h), s0[h]);
-                        s1[h] = _mm512_fmadd_ps(w1, _mm512_load_ps(x1 + 16 * h), s1[h]);
-                        s2[h] = _mm512_fmadd_ps(w2, _mm512_load_ps(x2 + 16 * h), s2[h]);
-                        s3[h] = _mm512_fmadd_ps(w3, _mm512_load_ps(x3 + 16 * h), s3[h]);
+                for (; j + 16 <= cnt; j += 16) {
+                    const __m512 wv = ld16(v + j * es, dt);
+                    uint64_t qa, qb;
+                    memcpy(&qa, ix + j, sizeof qa);
+                    memcpy(&qb, ix + j + 8, sizeof qb);
+                    panel_quad(_mm512_shuffle_f32x4(wv, wv, 0x00), (uint32_t)qa, xb, NB, s0, s1, s2, s3);
+                    panel_quad(_mm512_shuffle_f32x4(wv, wv, 0x55), (uint32_t)(qa >> 32), xb, NB, s0, s1, s2, s3);
+                    panel_quad(_mm512_shuffle_f32x4(wv, wv, 0xAA), (uint32_t)qb, xb, NB, s0, s1, s2, s3);
+                    panel_quad(_mm512_shuffle_f32x4(wv, wv, 0xFF), (uint32_t)(qb >> 32), xb, NB, s0, s1, s2, s3);
+                }
+                if (j < cnt) {   /* 1..15 left: value j + e into set e % 4 */
+                    _mm512_store_ps(wt, ld16z(v + j * es, dt, lanes(cnt - j)));
+                    for (uint32_t e = 0; j + e < cnt; e++) {
+                        const float *xr = xp + (size_t)ix[j + e] * (size_t)NB;
+                        switch (e % 4) {
+                        case 0: panel_one(wt[e], xr, NB, s0); break;
+                        case 1: panel_one(wt[e], xr, NB, s1); break;
+                        case 2: panel_one(wt[e], xr, NB, s2); break;
+                        default: panel_one(wt[e], xr, NB, s3); break;
+                        }
                     }
                 }
-                if (j < cnt) {
-                    const __m512 w0 = _mm512_set1_ps(w[j]);
-                    const float *x0 = xp + (size_t)ix[j] * (size_t)NB;
-                    for (int h = 0; h < nh; h++)
-                        s0[h] = _mm512_fmadd_ps(w0, _mm512_load_ps(x0 + 16 * h), s0[h]);
-                }
-                if (j + 1 < cnt) {
-                    const __m512 w1 = _mm512_set1_ps(w[j + 1]);
-                    const float *x1 = xp + (size_t)ix[j + 1] * (size_t)NB;
-                    for (int h = 0; h < nh; h++)
-                        s1[h] = _mm512_fmadd_ps(w1, _mm512_load_ps(x1 + 16 * h), s1[h]);
-                }
-                if (j + 2 < cnt) {
-                    const __m512 w2 = _mm512_set1_ps(w[j + 2]);
-                    const float *x2 = xp + (size_t)ix[j + 2] * (size_t)NB;
-                    for (int h = 0; h < nh; h++)
-                        s2[h] = _mm512_fmadd_ps(w2, _mm512_load_ps(x2 + 16 * h), s2[h]);
-                }
                 float *tr = tot + (size_t)(r - rb) * (size_t)NB;
-                for (int h = 0; h < nh; h++) {
-                    __m512 s = _mm512_add_ps(_mm512_add_ps(s0[h], s1[h]), _mm512_add_ps(s2[h], s3[h]));
-                    _mm512_store_ps(tr + 16 * h, _mm512_add_ps(_mm512_load_ps(tr + 16 * h), s));
+#pragma GCC unroll 8
+                for (int h = 0; h < NB / 16; h++) {
+                    __m512 sum = _mm512_add_ps(_mm512_add_ps(s0[h], s1[h]), _mm512_add_ps(s2[h], s3[h]));
+                    _mm512_store_ps(tr + 16 * h, _mm512_add_ps(_mm512_load_ps(tr + 16 * h), sum));
                 }
             }
         }

@@ -63,7 +63,7 @@ typedef enum spx_kisa {
 #define SPX_KL_PANEL_COLS 256     /* columns per PANEL panel (u8 indices) */
 #define SPX_KL_CSR_MAX_COLS 65536 /* u16 column indices */
 #define SPX_KL_AUTO_CSR_DENSITY 0.15   /* AUTO picks CSR at or below this density */
-#define SPX_KL_AUTO_DENSE_DENSITY 0.75 /* ... and DENSE above this one */
+#define SPX_KL_AUTO_DENSE_DENSITY 0.60 /* ... and DENSE above this one */
 
 typedef struct spx_kmat spx_kmat;
 
