@@ -277,7 +277,11 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
             isa = !strcmp(s, "avx512") ? SPX_KISA_AVX512 : !strcmp(s, "avx2") ? SPX_KISA_AVX2
-                  : !strcmp(s, "portable") ? SPX_KISA_PORTABLE : SPX_KISA_AUTO;
+                  : !strcmp(s, "portable") ? SPX_KISA_PORTABLE : !strcmp(s, "auto") ? SPX_KISA_AUTO : -1;
+            if (isa < 0) {
+                fprintf(stderr, "bench_kernels: unknown --isa '%s'\n", s);
+                return 2;
+            }
         } else {
             printf("usage: bench_kernels [--quick] [--threads N] [--reps N] [--isa auto|avx512|avx2|portable] [--cputime]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;

@@ -19,8 +19,17 @@
  *            For >= 85% sparsity.
  *   PANEL    for batches: the columns are split into 256-wide panels; inside a panel every row
  *            has its nonzeros with u8 column indices. The kernel transposes X to [cols x tokens]
- *            and does, per nonzero, a broadcast of the weight and FMAs over 16/32 tokens from
- *            an L1-resident panel of X.
+ *            and does, per nonzero, a broadcast of the weight and FMAs over 16, 32 or 64 tokens
+ *            read from the current panel of X^T (256 x tokens floats, in L1/L2).
+ *
+ * Choosing (measured by bench/bench_kernels on 4096x11008 and 11008x4096, Zen 5, medians on a
+ * busy shared machine; ratios are time(OpenBLAS fp32) / time(kernel)):
+ *   decode (matvec): SPX_KL_AUTO from the file's encoding. 2:4 F16 ~2.2-2.9x fp32 sgemv
+ *   (1.1-1.7x dense F16), BITMASK F16 at 50% ~1.8-2.6x, CSR F16 at 90% ~3-4.8x, dense F16 ~1.7x.
+ *   batches of 16..64 tokens (prefill): a second kmat in SPX_KL_PANEL: at 50% 1.5-3.2x sgemm for
+ *   n = 16, 32 and 1.1-1.6x for n = 64 (its cost grows linearly with n, sgemm's does not); the row
+ *   layouts' matmul is only ~0.5-1.5x sgemm, so for long prompts without a PANEL kmat, decoded
+ *   fp32 + sgemm (spx_linear) is the better choice.
  *
  * Numerics: each output is an fp32 sum (FMA) over its row's stored values, in a fixed order that
  * depends only on the matrix, the layout and the ISA path, never on the thread count or on how
