@@ -41,6 +41,8 @@ int spx_cli_usage_error(const char *cmd, const char *fmt, ...)
 /* Parse helpers for option values: 0 ok, -1 invalid. */
 int spx_cli_parse_u64(const char *s, unsigned long long *out);
 int spx_cli_parse_double(const char *s, double *out);
+/* "N:M" with 1 <= N < M <= 32 (N nonzeros kept per M consecutive inputs). */
+int spx_cli_parse_nm(const char *s, int *n, int *m);
 /* 1 when progress should be shown: `forced` (--progress) or stderr is a terminal. */
 int spx_cli_progress_enabled(int forced);
 /* Progress callback for library stages: prints "\r<stage> done/total" to stderr. */

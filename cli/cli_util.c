@@ -63,3 +63,14 @@ void spx_cli_progress(void *ud, const char *stage, unsigned long long done, unsi
         fputc('\n', stderr);
     fflush(stderr);
 }
+
+int spx_cli_parse_nm(const char *s, int *n, int *m)
+{
+    int nn, mm;
+    char tail;
+    if (sscanf(s, "%d:%d%c", &nn, &mm, &tail) != 2 || nn < 1 || mm < 2 || nn >= mm || mm > 32)
+        return -1;
+    *n = nn;
+    *m = mm;
+    return 0;
+}

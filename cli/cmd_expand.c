@@ -101,16 +101,11 @@ static int parse(int argc, char **argv, expand_cli *c, int *code)
             c->o.p.sparsity = dv;
             c->have_sparsity = 1;
             break;
-        case 'n': {
-            int nn, mm;
-            char tail;
-            if (sscanf(optarg, "%d:%d%c", &nn, &mm, &tail) != 2 || nn < 1 || mm < 2 || nn >= mm || mm > 32)
+        case 'n':
+            if (spx_cli_parse_nm(optarg, &c->o.p.nm_n, &c->o.p.nm_m))
                 return *code = spx_cli_usage_error(CMD, "--nm wants N:M with 1 <= N < M <= 32, got '%s'", optarg), -1;
-            c->o.p.nm_n = nn;
-            c->o.p.nm_m = mm;
             c->have_sparsity = 1;
             break;
-        }
         case 'P': c->o.pca = 0; break;
         case 'd':
             if (spx_cli_parse_double(optarg, &dv) || !(dv >= 0 && dv < 100))

@@ -136,16 +136,11 @@ static int parse(int argc, char **argv, prune_cli *c, int *code)
             c->run.p.sparsity = d;
             c->have_sparsity = 1;
             break;
-        case 'n': {
-            int nn, mm;
-            char tail;
-            if (sscanf(optarg, "%d:%d%c", &nn, &mm, &tail) != 2 || nn < 1 || mm < 2 || nn >= mm || mm > 32)
+        case 'n':
+            if (spx_cli_parse_nm(optarg, &c->run.p.nm_n, &c->run.p.nm_m))
                 return *code = spx_cli_usage_error(CMD, "--nm wants N:M with 1 <= N < M <= 32, got '%s'", optarg), -1;
-            c->run.p.nm_n = nn;
-            c->run.p.nm_m = mm;
             c->have_sparsity = 1;
             break;
-        }
         case 'b': case 'R':
             if (spx_cli_parse_u64(optarg, &u) || (ch == 'b' && u == 0) || u > (1u << 24))
                 return *code = spx_cli_usage_error(CMD, "%s needs a %s integer, got '%s'",
