@@ -132,12 +132,12 @@ static int pick_subset(const float *X, size_t n, uint32_t d, size_t m, uint64_t 
     size_t *idx = malloc(n * sizeof(size_t));
     if (!idx)
         return SPX_E_NOMEM;
-    spx_km_rng rng;
-    spx_km_rng_seed(&rng, seed ^ 0x5AB5E7F1u);
+    spx_rng rng;
+    spx_rng_seed(&rng, seed ^ 0x5AB5E7F1u);
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
     for (size_t i = 0; i < m; i++) {
-        size_t j = i + (size_t)spx_km_rng_below(&rng, (uint64_t)(n - i));
+        size_t j = i + (size_t)spx_rng_below(&rng, (uint64_t)(n - i));
         size_t t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;

@@ -6,19 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spx_rng.h"
+
 /* Rows per sgemm block: the block of dot products is [SPX_KM_CHUNK x k] floats. */
 #define SPX_KM_CHUNK 1024u
 
-/* xoshiro256** seeded by splitmix64: small, fast, and identical on every platform. */
-typedef struct spx_km_rng {
-    uint64_t s[4];
-} spx_km_rng;
-
-void spx_km_rng_seed(spx_km_rng *r, uint64_t seed);
-uint64_t spx_km_rng_next(spx_km_rng *r);
-double spx_km_rng_uniform(spx_km_rng *r);            /* [0, 1), 53 bits */
-uint64_t spx_km_rng_below(spx_km_rng *r, uint64_t n); /* uniform in [0, n), unbiased; n > 0 */
-uint64_t spx_km_splitmix64(uint64_t *state);
+/* Random numbers: common/spx_rng.h (xoshiro256** seeded by splitmix64, identical everywhere). */
 
 /* ||row||^2 in double for rows [n x d] -> out [n]; returns the index of the first non-finite row,
  * or n when every row is finite. */

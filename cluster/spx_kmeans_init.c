@@ -1,4 +1,4 @@
-/* spx_kmeans_init.c: PRNG, the exact nearest-centroid rule and k-means++ initialisation. */
+/* spx_kmeans_init.c: restart seeds, the exact nearest-centroid rule and k-means++ initialisation. */
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -9,62 +9,12 @@
 #include "spx_kmeans.h"
 #include "spx_kmeans_core.h"
 
-/* ---- PRNG ------------------------------------------------------------------------------------ */
-
-uint64_t spx_km_splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-void spx_km_rng_seed(spx_km_rng *r, uint64_t seed)
-{
-    uint64_t st = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = spx_km_splitmix64(&st);
-}
-
-static uint64_t rotl64(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t spx_km_rng_next(spx_km_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl64(s[1] * 5u, 7) * 9u;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return result;
-}
-
-double spx_km_rng_uniform(spx_km_rng *r)
-{
-    return (double)(spx_km_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-uint64_t spx_km_rng_below(spx_km_rng *r, uint64_t n)
-{
-    /* rejection: accept x < limit where limit is the largest multiple of n */
-    uint64_t limit = UINT64_MAX - (UINT64_MAX % n);
-    uint64_t x;
-    do {
-        x = spx_km_rng_next(r);
-    } while (x >= limit);
-    return x % n;
-}
+/* ---- seeds ----------------------------------------------------------------------------------- */
 
 uint64_t spx_kmeans_restart_seed(uint64_t seed, uint32_t restart)
 {
     uint64_t st = seed ^ (0xD1B54A32D192ED03ull * ((uint64_t)restart + 1u));
-    return spx_km_splitmix64(&st);
+    return spx_rng_splitmix64(&st);
 }
 
 /* ---- distances ------------------------------------------------------------------------------- */
@@ -242,11 +192,11 @@ static void pp_scan(const float *X, const double *xn, size_t n, uint32_t d, cons
 
 /* Index drawn with probability closest_i / pot (first i whose running sum exceeds r*pot, so
  * zero-weight points are never drawn); uniform when pot == 0. */
-static size_t pp_sample(spx_km_rng *rng, const double *closest, size_t n, double pot)
+static size_t pp_sample(spx_rng *rng, const double *closest, size_t n, double pot)
 {
     if (!(pot > 0.0))
-        return (size_t)spx_km_rng_below(rng, n);
-    double r = spx_km_rng_uniform(rng) * pot, acc = 0.0;
+        return (size_t)spx_rng_below(rng, n);
+    double r = spx_rng_uniform(rng) * pot, acc = 0.0;
     size_t last_pos = 0;
     for (size_t i = 0; i < n; i++) {
         if (closest[i] > 0.0) {
@@ -264,7 +214,7 @@ int spx_km_init_pp(const float *X, const double *xn, size_t n, uint32_t d, uint3
 {
     int rc = 0;
     uint32_t T = 2u + (uint32_t)floor(log((double)k));
-    spx_km_rng rng;
+    spx_rng rng;
     double *closest = malloc(n * sizeof(double));
     float *cand = malloc((size_t)T * d * sizeof(float));
     float *G = malloc((size_t)SPX_KM_CHUNK * T * sizeof(float));
@@ -274,8 +224,8 @@ int spx_km_init_pp(const float *X, const double *xn, size_t n, uint32_t d, uint3
         rc = SPX_E_NOMEM;
         goto done;
     }
-    spx_km_rng_seed(&rng, seed);
-    size_t first = (size_t)spx_km_rng_below(&rng, n);
+    spx_rng_seed(&rng, seed);
+    size_t first = (size_t)spx_rng_below(&rng, n);
     memcpy(centers, X + first * d, (size_t)d * sizeof(float));
     for (size_t i = 0; i < n; i++)
         closest[i] = INFINITY;

@@ -17,6 +17,8 @@ typedef struct spx_rng {
 } spx_rng;
 
 void spx_rng_seed(spx_rng *r, uint64_t seed);
+/* One splitmix64 step (advances *state): the seeder, also used to derive independent sub-seeds. */
+uint64_t spx_rng_splitmix64(uint64_t *state);
 uint64_t spx_rng_next(spx_rng *r);
 /* Uniform double in [0, 1) with 53 random bits. */
 double spx_rng_uniform(spx_rng *r);
