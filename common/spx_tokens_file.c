@@ -8,39 +8,14 @@
 #include <unistd.h>
 
 #include "spx_ckd.h"
+#include "spx_io.h"
 #include "spx_tok_internal.h"
 
 int spx_tok_read_file(spx_ctx *ctx, const char *path, unsigned char **buf, size_t *len)
 {
-    int rc = 0;
-    FILE *fp = NULL;
-    unsigned char *b = NULL;
-    struct stat st;
-    *buf = NULL;
-    *len = 0;
-    fp = fopen(path, "rb");
-    if (!fp)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(fp), &st) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: not a regular file", path);
-    if (st.st_size < 0 || (uint64_t)st.st_size >= (uint64_t)SIZE_MAX)
-        SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "%s: file too large", path);
-    size_t n = (size_t)st.st_size;
-    b = malloc(n + 1);
-    if (!b)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory reading %zu bytes", path, n);
-    if (n && fread(b, 1, n, fp) != n)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: short read (%zu bytes expected)", path, n);
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    b = NULL;
-done:
-    if (fp)
-        fclose(fp);
-    free(b);
+    char *b = NULL;
+    int rc = spx_io_read_file(ctx, path, "file", 0, 0, &b, len);
+    *buf = (unsigned char *)b;
     return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include "spx_ckd.h"
 #include "spx_convert_int.h"
+#include "spx_io.h"
 
 int spx_conv_list_add(spx_ctx *ctx, char ***list, size_t *n, const char *fmt, ...)
 {
@@ -27,41 +28,12 @@ int spx_conv_list_add(spx_ctx *ctx, char ***list, size_t *n, const char *fmt, ..
     return 0;
 }
 
-static int read_all(spx_ctx *ctx, const char *path, size_t cap, char **buf, size_t *len)
-{
-    int rc = 0;
-    struct stat st;
-    FILE *fp = fopen(path, "rb");
-    *buf = NULL;
-    if (!fp || fstat(fileno(fp), &st) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open tokenizer: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: tokenizer is not a regular file", path);
-    if ((uint64_t)st.st_size > cap)
-        SPX_FAIL(ctx, rc, SPX_E_LIMIT, "%s: tokenizer of %lld bytes exceeds the %zu-byte metadata limit", path,
-                 (long long)st.st_size, cap);
-    *len = (size_t)st.st_size;
-    *buf = malloc(*len + 1);
-    if (!*buf)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", path);
-    if (*len && fread(*buf, 1, *len, fp) != *len)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: read failed", path);
-    (*buf)[*len] = '\0';
-done:
-    if (fp)
-        fclose(fp);
-    if (rc < 0) {
-        free(*buf);
-        *buf = NULL;
-    }
-    return rc;
-}
-
 static int load_json(spx_ctx *ctx, spx_conv_tok *t)
 {
     int rc = 0;
     /* leave room in the metadata section for everything else */
-    SPX_TRY(rc, read_all(ctx, t->path, SPX_META_MAX_BYTES - (1u << 20), &t->json, &t->json_len));
+    SPX_TRY(rc, spx_io_read_file(ctx, t->path, "tokenizer", SPX_META_MAX_BYTES - (1u << 20), SPX_E_LIMIT, &t->json,
+                                 &t->json_len));
     if (strlen(t->json) != t->json_len)
         SPX_FAIL(ctx, rc, SPX_E_JSON, "%s: NUL byte at offset %zu", t->path, strlen(t->json));
     const char *end = NULL;

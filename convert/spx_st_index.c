@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "spx_io.h"
 #include "spx_safetensors.h"
 
 #define INDEX_MAX_BYTES SPX_ST_HEADER_MAX
@@ -48,36 +49,6 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int read_file(spx_ctx *ctx, const char *path, char **buf, size_t *len)
-{
-    int rc = 0;
-    FILE *fp = fopen(path, "rb");
-    struct stat st;
-    *buf = NULL;
-    if (!fp || fstat(fileno(fp), &st) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: not a regular file", path);
-    if ((uint64_t)st.st_size > INDEX_MAX_BYTES)
-        SPX_FAIL(ctx, rc, SPX_E_SAFETENSORS, "%s: index file of %lld bytes exceeds the limit of %llu", path,
-                 (long long)st.st_size, INDEX_MAX_BYTES);
-    *len = (size_t)st.st_size;
-    *buf = malloc(*len + 1);
-    if (!*buf)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", path);
-    if (*len && fread(*buf, 1, *len, fp) != *len)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: read failed", path);
-    (*buf)[*len] = '\0';
-done:
-    if (fp)
-        fclose(fp);
-    if (rc < 0) {
-        free(*buf);
-        *buf = NULL;
-    }
-    return rc;
 }
 
 /* Build the sorted name table over all shards; a name in two shards is an error. */
@@ -122,7 +93,7 @@ static int open_index(spx_ctx *ctx, spx_st_set *s, const char *path)
     wm_entry *wm = NULL;
     const char **files = NULL;
     size_t n_wm = 0, n_files = 0;
-    SPX_TRY(rc, read_file(ctx, path, &text, &len));
+    SPX_TRY(rc, spx_io_read_file(ctx, path, "index file", INDEX_MAX_BYTES, SPX_E_SAFETENSORS, &text, &len));
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root)

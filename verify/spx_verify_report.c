@@ -12,6 +12,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "spx_io.h"
+
 static void add_failure(spx_verify_failures *f, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -264,26 +266,13 @@ static int get_num(spx_ctx *ctx, const char *path, const cJSON *obj, const char 
 int spx_verify_baseline_load(spx_ctx *ctx, const char *path, spx_verify_baseline *out)
 {
     int rc = 0;
-    FILE *fp = NULL;
     char *buf = NULL;
-    long sz;
+    size_t sz;
     cJSON *root = NULL;
     const cJSON *schema, *ver, *data, *logits;
     double ctxv = 0.0, pos = 0.0;
-    fp = fopen(path, "rb");
-    if (!fp)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(fp, 0, SEEK_END) != 0 || (sz = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot read: %s", path, strerror(errno));
-    if (sz > (16L << 20))
-        SPX_FAIL(ctx, rc, SPX_E_JSON, "%s: %ld bytes is too large for a verify report", path, sz);
-    buf = malloc((size_t)sz + 1);
-    if (!buf)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "%s: out of memory", path);
-    if (fread(buf, 1, (size_t)sz, fp) != (size_t)sz)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: short read", path);
-    buf[sz] = '\0';
-    root = cJSON_ParseWithLength(buf, (size_t)sz);
+    SPX_TRY(rc, spx_io_read_file(ctx, path, "verify report", 16u << 20, SPX_E_JSON, &buf, &sz));
+    root = cJSON_ParseWithLength(buf, sz);
     if (!root)
         SPX_FAIL(ctx, rc, SPX_E_JSON, "%s: not valid JSON", path);
     schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
@@ -307,8 +296,6 @@ int spx_verify_baseline_load(spx_ctx *ctx, const char *path, spx_verify_baseline
     out->ctx = (uint32_t)ctxv;
     out->positions = (uint64_t)pos;
 done:
-    if (fp)
-        fclose(fp);
     free(buf);
     cJSON_Delete(root);
     return rc;
