@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mem.h"
 #include "spx_convert.h"
 #include "spx_format.h"
 
@@ -13,11 +14,16 @@ static void usage(FILE *out)
             "usage: spx convert INPUT -o OUT.spx [options]\n\n"
             "Convert a dense checkpoint to .spx. INPUT is a Hugging Face directory (config.json +\n"
             "model.safetensors or model.safetensors.index.json), a .safetensors file or index .json\n"
-            "(config.json and tokenizer.json are taken from its directory), or a llama2.c .bin.\n\n"
+            "(config.json and tokenizer.json are taken from its directory), a llama2.c .bin, or a GGUF\n"
+            "file (*.gguf or \"GGUF\" magic; general.architecture llama; F32, F16, BF16 and Q8_0 tensors,\n"
+            "Q8_0 dequantized exactly to F32 under --dtype keep; attn_q/attn_k rows un-permuted from\n"
+            "llama.cpp's interleaved rotary layout; the tokenizer from tokenizer.ggml.* (model llama)\n"
+            "or tokenizer.huggingface.json; other quantizations and MoE GGUF files are refused).\n\n"
             "options:\n"
             "  -o, --output FILE     output .spx (written to a temporary file, renamed on success)\n"
             "  --dtype D             keep|f32|f16|bf16 (default keep; F64 input becomes f32)\n"
-            "  --tokenizer FILE      tokenizer.json (stored verbatim) or llama2.c tokenizer .bin\n"
+            "  --tokenizer FILE      tokenizer.json (stored verbatim) or llama2.c tokenizer .bin (not\n"
+            "                        with GGUF input)\n"
             "                        (default: tokenizer.json beside a Hugging Face checkpoint)\n"
             "  --name NAME           general.name (default: the checkpoint directory, or .bin stem)\n"
             "  --json                print the report as JSON on stdout\n"
@@ -144,6 +150,7 @@ int spx_cmd_convert(int argc, char **argv)
     }
     if (spx_cli_progress_enabled(progress))
         o.progress.fn = spx_cli_progress;
+    spx_cli_mem_init(&ctx);   /* --max-memory (main.c strips it; cli_mem.h) */
     int rc = spx_convert(&ctx, &o, &rep);
     int status = SPX_EXIT_OK;
     if (rc < 0) {

@@ -5,7 +5,9 @@
  *     (shards); tokenizer.json beside it is embedded when present;
  *   - a .safetensors file or an index .json (config.json / tokenizer.json are taken from its directory);
  *   - a llama2.c legacy .bin checkpoint (by extension ".bin", else by content: a safetensors file has
- *     '{' at byte 8).
+ *     '{' at byte 8);
+ *   - a GGUF file (name ending in ".gguf" or the "GGUF" magic; llama architecture, F32/F16/BF16/Q8_0,
+ *     Q8_0 dequantized, q/k rows un-permuted from llama.cpp's layout; tokenizer.ggml.* kept).
  * The conversion streams tensor by tensor (each is read from the mmap, converted, checked for
  * NaN/Inf, and handed to the writer), in the canonical order of spx_archmap.h. The output appears
  * at opts.output only on success (temporary file + rename).
@@ -14,7 +16,7 @@
  * stored verbatim as `tokenizer.huggingface.json`; otherwise it is read as a llama2.c tokenizer .bin
  * (n_vocab = the model's vocab) and stored as tokenizer.ggml.{model="llama", tokens (spaces shown as
  * U+2581 as in GGUF), scores, bos_token_id=1, eos_token_id=2}. No tokenizer is a note, not an error.
- * Also written: the model config (spx_config_to_meta), spx.source.format ("safetensors"|"llama2c"),
+ * Also written: the model config (spx_config_to_meta), spx.source.format ("safetensors"|"llama2c"|"gguf"),
  * spx.source.dtype (the checkpoint's weight dtype, "mixed" when they differ). */
 #ifndef SPX_CONVERT_H
 #define SPX_CONVERT_H

@@ -1,4 +1,5 @@
-/* spx_export.h: .spx -> Hugging Face safetensors (the inverse of spx convert for Llama models).
+/* spx_export.h: .spx -> Hugging Face safetensors (the inverse of spx convert for Llama models),
+ * and .spx -> GGUF (spx_export_gguf below).
  *
  * Output (out_path a directory, created if needed): DIR/model.safetensors, DIR/config.json
  * (LlamaForCausalLM fields from the .spx config metadata) and DIR/tokenizer.json (the bytes of
@@ -58,5 +59,23 @@ typedef struct spx_export_report {
  * tensor with no Hugging Face name), SPX_E_ARG (bad options), SPX_E_NOMEM, SPX_E_IO. */
 int spx_export_safetensors(spx_ctx *ctx, const char *in_path, const char *out_path, const spx_export_opts *o,
                            spx_export_report *rep);
+
+/* .spx -> GGUF v3 (convert/spx_gguf_export.c) for llama.cpp: general.architecture "llama", the
+ * llama.* config keys (vocab_size, context_length, embedding_length, block_count,
+ * feed_forward_length, rope.dimension_count, attention.head_count(_kv), attention.key_length,
+ * attention.value_length, attention.layer_norm_rms_epsilon, rope.freq_base, linear
+ * rope.scaling.*), general.file_type, the tokenizer (tokenizer.ggml.* copied when present,
+ * tokenizer.huggingface.json as GGUF's key of that name, bos/eos ids). Tensors keep their
+ * canonical (= GGUF) names in the llama table order, dense (sparse encodings decoded, zeros
+ * materialized); attn_q/attn_k rows and biases are permuted to llama.cpp's interleaved rotary
+ * layout. o->format must be DENSE. dtype KEEP copies the stored dtype (F32/F16/BF16: a bit-identical
+ * round trip through `spx convert`); F32 converts everything; F16/BF16 convert matrices and keep
+ * vectors (norms, biases) in F32 as llama.cpp does. Refused with SPX_E_UNSUPPORTED: expanded
+ * (blk.N.ffn_up.router.*) and gated (blk.N.ffn_router.*, spx.gate.*) files, whose routing GGUF's
+ * MoE layout (ffn_gate_inp + ffn_*_exps, softmax top-k) cannot express; non-llama computations
+ * (non-SwiGLU FFN, LayerNorm, partial rotary, llama3 rope scaling, learned positions ...).
+ * rep->n_tensors = rep->st_tensors = tensors written; wrote_tokenizer when one was carried over. */
+int spx_export_gguf(spx_ctx *ctx, const char *in_path, const char *out_path, const spx_export_opts *o,
+                    spx_export_report *rep);
 
 #endif

@@ -8,7 +8,8 @@
  * models (synthetic HF checkpoint converted, F16, sparse-encoded, llama2.c converted with its
  * tokenizer); encoding records (fuzz_encoding input layout) of every encoding x dtype; tiny
  * safetensors of many dtypes; the synthetic config.json / tokenizer.json; llama2.c checkpoints
- * (tied and untied) and tokenizers. Deterministic: same build -> same bytes. */
+ * (tied and untied) and tokenizers; GGUF exports of the tiny models. Deterministic: same build ->
+ * same bytes. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "fuzz_target.h"
 #include "spx_arch.h"
 #include "spx_convert.h"
+#include "spx_export.h"
 #include "spx_format.h"
 #include "spx_spxcopy.h"
 #include "spx_st_write.h"
@@ -420,10 +422,25 @@ static int gen_safetensors(void)
     return 0;
 }
 
+/* GGUF seeds: the tiny synthetic and llama2.c models exported by spx (F32, F16; the llama2.c one
+ * carries a tokenizer.ggml vocabulary). */
+static int gen_gguf(void)
+{
+    spx_ctx ctx = SPX_CTX_INIT;
+    spx_export_opts o = {SPX_EXPORT_DENSE, SPX_EXPORT_KEEP};
+    spx_export_report rep;
+    TRY(spx_export_gguf(&ctx, path_of("spx_model", "synth_f32.spx"), path_of("gguf", "synth_f32.gguf"), &o, &rep));
+    TRY(spx_export_gguf(&ctx, path_of("spx_model", "llama2c.spx"), path_of("gguf", "llama2c.gguf"), &o, &rep));
+    o.dtype = SPX_DTYPE_F16;
+    TRY(spx_export_gguf(&ctx, path_of("spx_model", "synth_f32.spx"), path_of("gguf", "synth_f16.gguf"), &o, &rep));
+    n_written += 3;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const char *const subs[] = {"_work", "spx_open", "spx_model", "encoding", "st_open", "hfconfig",
-                                       "tokenizer_json", "llama2c", "llama2c_vocab"};
+                                       "tokenizer_json", "llama2c", "llama2c_vocab", "gguf"};
     if (argc != 2) {
         fprintf(stderr, "usage: fuzz_seedgen OUTDIR\n");
         return 2;
@@ -436,7 +453,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (make_dir(subs[i]) < 0)
             return 1;
-    if (gen_encodings() < 0 || gen_meta_files() < 0 || gen_models() < 0 || gen_llama2c() < 0 || gen_safetensors() < 0)
+    if (gen_encodings() < 0 || gen_meta_files() < 0 || gen_models() < 0 || gen_llama2c() < 0 || gen_safetensors() < 0 ||
+        gen_gguf() < 0)
         return 1;
     printf("fuzz_seedgen: %d seed files in %s\n", n_written, out_root);
     return 0;

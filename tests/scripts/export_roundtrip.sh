@@ -98,7 +98,7 @@ $SPX expand $T/syn.spx -o $T/e.spx --clusters 2 --sparsity 0.5 --text $T/text.tx
 expect_exit 1 $SPX export $T/e.spx --to safetensors -o $T/ex
 grep -q "SPX_E_UNSUPPORTED" $T/err.txt && grep -q "routing" $T/err.txt || fail "expanded: $(cat $T/err.txt)"
 [ ! -e $T/ex/model.safetensors ] || fail "output left after refusal"
-expect_exit 2 $SPX export $T/a.spx --to gguf -o $T/x
+expect_exit 2 $SPX export $T/a.spx --to onnx -o $T/x
 expect_exit 2 $SPX export $T/a.spx --to safetensors
 expect_exit 2 $SPX export $T/a.spx --to safetensors -o $T/x --dtype f8
 expect_exit 0 $SPX export --help
