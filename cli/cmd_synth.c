@@ -23,7 +23,9 @@ static void usage(FILE *out)
             "config.json records it under \"spx_synth\".\n\n"
             "options:\n"
             "  -o, --output DIR   output directory (created if needed)\n"
-            "  --arch NAME        architecture: llama (default)\n"
+            "  --arch NAME        llama (default; planted clusters), gpt2, gpt_neox or opt (i.i.d.\n"
+            "                     Gaussian weights in that Hugging Face layout; their defaults:\n"
+            "                     kv-heads = heads, act gelu_tanh / gelu / relu, gpt_neox untied)\n"
             "  --dim N            hidden size (default %u)\n"
             "  --ffn N            intermediate size (default %u)\n"
             "  --layers N         blocks (default %u)\n"
@@ -33,7 +35,10 @@ static void usage(FILE *out)
             "  --ctx N            max_position_embeddings written to config.json (default %u)\n"
             "  --tied, --untied   tie the output head to the embeddings (default tied)\n"
             "  --dtype T          f32 | f16 | bf16 (default f32)\n"
-            "  --act A            silu | relu | gelu (default silu)\n"
+            "  --act A            silu | relu | gelu (default silu); also gelu_tanh for gpt2/gpt_neox/opt\n"
+            "  --rotary-pct X     gpt_neox: rotary fraction of head_dim (default 0.25)\n"
+            "  --sequential       gpt_neox: use_parallel_residual false\n"
+            "  --post-norm        opt: do_layer_norm_before false (no final layer norm)\n"
             "  --clusters K       planted clusters, 1..min(dim, vocab) (default %u)\n"
             "  --seed S           random seed, 0..2^64-1 (default 0)\n"
             "  --shard-size B     write model-0000i-of-0000N.safetensors shards of at most B tensor\n"
@@ -90,7 +95,7 @@ int spx_cmd_synth(int argc, char **argv)
     spx_ctx ctx = SPX_CTX_INIT;
     spx_synth_result r;
     const char *dir = NULL;
-    int json = 0;
+    int json = 0, act_set = 0, kv_set = 0, tied_set = 0;
     spx_synth_opts_init(&o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -104,9 +109,17 @@ int spx_cmd_synth(int argc, char **argv)
             continue;
         } else if (strcmp(a, "--tied") == 0) {
             o.tied = 1;
+            tied_set = 1;
             continue;
         } else if (strcmp(a, "--untied") == 0) {
             o.tied = 0;
+            tied_set = 1;
+            continue;
+        } else if (strcmp(a, "--sequential") == 0) {
+            o.parallel_residual = 0;
+            continue;
+        } else if (strcmp(a, "--post-norm") == 0) {
+            o.post_norm = 1;
             continue;
         } else if (a[0] != '-') {
             return spx_cli_usage_error(CMD, "unexpected argument '%s'", a);
@@ -120,7 +133,7 @@ int spx_cmd_synth(int argc, char **argv)
         } else if (strcmp(a, "--arch") == 0) {
             o.arch = spx_synth_arch_parse(v);
             if (o.arch < 0)
-                return spx_cli_usage_error(CMD, "unknown architecture '%s' (only llama)", v);
+                return spx_cli_usage_error(CMD, "unknown architecture '%s' (llama, gpt2, gpt_neox, opt)", v);
         } else if (strcmp(a, "--dim") == 0) {
             rc = parse_u32(a, v, &o.dim);
         } else if (strcmp(a, "--ffn") == 0) {
@@ -131,6 +144,7 @@ int spx_cmd_synth(int argc, char **argv)
             rc = parse_u32(a, v, &o.n_heads);
         } else if (strcmp(a, "--kv-heads") == 0) {
             rc = parse_u32(a, v, &o.n_kv_heads);
+            kv_set = 1;
         } else if (strcmp(a, "--vocab") == 0) {
             rc = parse_u32(a, v, &o.vocab_size);
         } else if (strcmp(a, "--ctx") == 0) {
@@ -143,8 +157,14 @@ int spx_cmd_synth(int argc, char **argv)
                 return spx_cli_usage_error(CMD, "unknown dtype '%s' (f32, f16, bf16)", v);
         } else if (strcmp(a, "--act") == 0) {
             o.act = spx_act_parse(v);
-            if (o.act != SPX_ACT_SILU && o.act != SPX_ACT_RELU && o.act != SPX_ACT_GELU)
-                return spx_cli_usage_error(CMD, "unknown activation '%s' (silu, relu, gelu)", v);
+            act_set = 1;
+            if (o.act < 0)
+                return spx_cli_usage_error(CMD, "unknown activation '%s' (silu, relu, gelu, gelu_tanh)", v);
+        } else if (strcmp(a, "--rotary-pct") == 0) {
+            char *end = NULL;
+            o.rotary_pct = strtod(v, &end);
+            if (!end || *end || !(o.rotary_pct > 0.0 && o.rotary_pct <= 1.0))
+                return spx_cli_usage_error(CMD, "invalid --rotary-pct '%s' (0 < X <= 1)", v);
         } else if (strcmp(a, "--seed") == 0) {
             unsigned long long x;
             if (spx_cli_parse_u64(v, &x) != 0)
@@ -163,6 +183,14 @@ int spx_cmd_synth(int argc, char **argv)
     }
     if (!dir)
         return spx_cli_usage_error(CMD, "missing -o DIR");
+    if (o.arch != SPX_SYNTH_LLAMA) {   /* per-architecture defaults of the options not given */
+        if (!act_set)
+            o.act = spx_synth_default_act(o.arch);
+        if (!kv_set)
+            o.n_kv_heads = o.n_heads;
+        if (!tied_set)
+            o.tied = o.arch != SPX_SYNTH_NEOX;
+    }
     if (spx_synth_validate(&ctx, &o) < 0)
         return spx_cli_usage_error(CMD, "%s", ctx.msg);
     if (spx_synth_write(&ctx, &o, dir, &r) < 0)

@@ -64,8 +64,50 @@ int spx_config_validate(spx_ctx *ctx, const spx_model_config *c)
     REQ(c->rope_scaling == SPX_ROPE_NONE || (isfinite(c->rope_factor) && c->rope_factor > 0),
         "model config: rope scaling factor must be positive");
     REQ(c->norm_type == SPX_NORM_RMS || c->norm_type == SPX_NORM_LAYER, "model config: unknown norm type");
+    REQ(c->n_pos_embd <= (1u << 24), "model config: position table of %u rows out of range", c->n_pos_embd);
+    REQ(c->n_pos_embd ? c->pos_offset < c->n_pos_embd : c->pos_offset == 0,
+        "model config: position offset %u must be below the position table size %u", c->pos_offset, c->n_pos_embd);
+    REQ(!(c->post_norm && c->parallel_residual), "model config: post-norm blocks cannot use a parallel residual");
 #undef REQ
     return 0;
+}
+
+/* The optional layout keys (spx_arch.h): written only when they differ from the Llama default,
+ * so Llama files keep exactly their earlier metadata. */
+static int layout_to_meta(spx_writer *w, const spx_model_config *c)
+{
+    int rc = 0;
+    if (c->n_pos_embd) {
+        SPX_TRY(rc, spx_writer_meta_u32(w, "spx.position_embd.count", c->n_pos_embd));
+        SPX_TRY(rc, spx_writer_meta_u32(w, "spx.position_embd.offset", c->pos_offset));
+    }
+    if (c->post_norm)
+        SPX_TRY(rc, spx_writer_meta_bool(w, "spx.norm.post", 1));
+    if (c->no_output_norm)
+        SPX_TRY(rc, spx_writer_meta_bool(w, "spx.norm.output", 0));
+    if (c->parallel_residual)
+        SPX_TRY(rc, spx_writer_meta_bool(w, "spx.residual.parallel", 1));
+done:
+    return rc;
+}
+
+static int layout_from_file(spx_ctx *ctx, const spx_file *f, spx_model_config *c)
+{
+    int rc = 0;
+    int out_norm = 1;
+    if (spx_file_meta_find(f, "spx.position_embd.count"))
+        SPX_TRY(rc, spx_meta_get_u32(ctx, f, "spx.position_embd.count", &c->n_pos_embd));
+    if (spx_file_meta_find(f, "spx.position_embd.offset"))
+        SPX_TRY(rc, spx_meta_get_u32(ctx, f, "spx.position_embd.offset", &c->pos_offset));
+    if (spx_file_meta_find(f, "spx.norm.post"))
+        SPX_TRY(rc, spx_meta_get_bool(ctx, f, "spx.norm.post", &c->post_norm));
+    if (spx_file_meta_find(f, "spx.norm.output"))
+        SPX_TRY(rc, spx_meta_get_bool(ctx, f, "spx.norm.output", &out_norm));
+    c->no_output_norm = !out_norm;
+    if (spx_file_meta_find(f, "spx.residual.parallel"))
+        SPX_TRY(rc, spx_meta_get_bool(ctx, f, "spx.residual.parallel", &c->parallel_residual));
+done:
+    return rc;
 }
 
 static int key(char *buf, size_t cap, const char *arch, const char *suffix)
@@ -112,6 +154,7 @@ int spx_config_to_meta(spx_writer *w, const spx_model_config *c)
     SPX_TRY(rc, spx_writer_meta_bool(w, "spx.ffn.bias", c->ffn_bias));
     SPX_TRY(rc, spx_writer_meta_i32(w, "spx.bos_token_id", c->bos_id));
     SPX_TRY(rc, spx_writer_meta_i32(w, "spx.eos_token_id", c->eos_id));
+    SPX_TRY(rc, layout_to_meta(w, c));
 #undef U32
 #undef F32
 done:
@@ -186,6 +229,7 @@ int spx_config_from_file(spx_ctx *ctx, const spx_file *f, spx_model_config *c)
     c->bos_id = (int32_t)i64;
     SPX_TRY(rc, spx_meta_get_i64(ctx, f, "spx.eos_token_id", &i64));
     c->eos_id = (int32_t)i64;
+    SPX_TRY(rc, layout_from_file(ctx, f, c));
     rc = spx_config_validate(ctx, c);
     if (rc < 0)
         spx_err_prefix(ctx, "%s: ", spx_file_path(f));

@@ -3,6 +3,7 @@
  *
  * Canonical tensor names (GGUF-style, PyTorch dim order [out, in]); {i} is the block index:
  *   token_embd.weight          [vocab, dim]
+ *   position_embd.weight       [n_pos, dim]       (learned absolute positions: GPT-2, OPT)
  *   blk.{i}.attn_norm.weight   [dim]              (+ .bias for LayerNorm architectures)
  *   blk.{i}.attn_q.weight      [n_head*head_dim, dim]      (+ attn_q.bias [n_head*head_dim])
  *   blk.{i}.attn_k.weight      [n_kv_head*head_dim, dim]   (+ attn_k.bias)
@@ -12,7 +13,7 @@
  *   blk.{i}.ffn_gate.weight    [ffn, dim]         (GLU models only; + .bias)
  *   blk.{i}.ffn_up.weight      [ffn, dim]         (+ .bias)
  *   blk.{i}.ffn_down.weight    [dim, ffn]         (+ .bias)
- *   output_norm.weight         [dim]              (+ .bias)
+ *   output_norm.weight         [dim]              (+ .bias; absent when spx.norm.output is false)
  *   output.weight              [vocab, dim]       (absent when embeddings are tied)
  *
  * Rotary convention: q/k rows are stored in the Hugging Face "rotate_half" order (dimension j is
@@ -32,6 +33,15 @@
  *   spx.norm.type ("rms"|"layer"), spx.tied_embeddings (bool),
  *   spx.attention.bias (bool: q/k/v biases), spx.attention.output_bias (bool), spx.ffn.bias (bool),
  *   spx.bos_token_id, spx.eos_token_id (i32, -1 when unknown)
+ * Optional keys, written only when they differ from the Llama default (absent = the default):
+ *   spx.position_embd.count (u32: rows of position_embd.weight; absent/0: no learned positions),
+ *   spx.position_embd.offset (u32: position p reads row p + offset; OPT 2; default 0),
+ *   spx.norm.post (bool: post-norm blocks x = norm(x + f(x)); default false = pre-norm),
+ *   spx.norm.output (bool: output_norm before the classifier; default true),
+ *   spx.residual.parallel (bool: x + attn(attn_norm x) + mlp(ffn_norm x); default false)
+ *
+ * general.architecture values written by convert: "llama", "gpt2", "gptneox" (GPT-NeoX/Pythia),
+ * "opt". The metadata describe the computation completely; the name only selects the tensor table.
  */
 #ifndef SPX_ARCH_H
 #define SPX_ARCH_H
@@ -87,6 +97,12 @@ typedef struct spx_model_config {
     int attn_out_bias;
     int ffn_bias;
     int32_t bos_id, eos_id;
+    /* Non-Llama layouts; all zero for Llama (the metadata keys are then not written). */
+    uint32_t n_pos_embd;            /* rows of position_embd.weight; 0: no learned positions */
+    uint32_t pos_offset;            /* position p uses row p + pos_offset (OPT: 2) */
+    int post_norm;                  /* 1: x = norm(x + attn(x)), x = norm(x + mlp(x)) (OPT post-LN) */
+    int no_output_norm;             /* 1: no output_norm (OPT with do_layer_norm_before false) */
+    int parallel_residual;          /* 1: x + attn(attn_norm(x)) + mlp(ffn_norm(x)) (GPT-NeoX) */
 } spx_model_config;
 
 /* Fill defaults for a Llama-family model (everything zero except eps 1e-5, theta 10000, silu,

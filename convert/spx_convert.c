@@ -17,6 +17,7 @@
 #include "spx_ckd.h"
 #include "spx_convert_int.h"
 #include "spx_format.h"
+#include "spx_gguf.h"
 #include "spx_half.h"
 #include "spx_hfconfig.h"
 #include "spx_llama2c.h"
@@ -33,9 +34,13 @@ typedef struct plan_item {
     const void *data;
     int dtype;                      /* spx_st_dtype of the source */
     uint32_t ndim;
-    uint64_t dims[2];
-    uint64_t numel;
+    uint64_t dims[2];               /* source dims */
+    uint64_t numel;                 /* source elements */
+    uint32_t ondim;                 /* canonical (output) shape, after the transform */
+    uint64_t odims[2];
+    uint64_t onumel;
     int xform;
+    int part;                       /* fused q/k/v splits: 0 q, 1 k, 2 v */
 } plan_item;
 
 typedef struct conv {
@@ -218,6 +223,13 @@ static int find_source(conv *c, const spx_archmap_entry *e, uint32_t layer, plan
     if (spx_archmap_src_name(e, layer, p->src_name, sizeof p->src_name) < 0)
         return 0;
     long k = spx_st_set_index_of(c->st, p->src_name);
+    const char *pre = c->map->opt_prefix;
+    if (k < 0 && pre && strncmp(p->src_name, pre, strlen(pre)) == 0) {
+        /* checkpoints saved from the base model omit the prefix (GPT-2 "h.0...", OPT "decoder...") */
+        k = spx_st_set_index_of(c->st, p->src_name + strlen(pre));
+        if (k >= 0)
+            memmove(p->src_name, p->src_name + strlen(pre), strlen(p->src_name + strlen(pre)) + 1);
+    }
     if (k < 0)
         return 0;
     const spx_st_file *f = NULL;
@@ -228,6 +240,7 @@ static int find_source(conv *c, const spx_archmap_entry *e, uint32_t layer, plan
     p->dtype = t->dtype;
     p->numel = t->numel;
     p->xform = e->xform;
+    p->part = e->part;
     /* shapes of more than 2 dims cannot match any table entry: keep the first two for the message */
     p->ndim = t->ndim;
     p->dims[0] = t->ndim > 0 ? t->shape[0] : 0;
@@ -257,7 +270,10 @@ static int plan_one(conv *c, const spx_archmap_entry *e, uint32_t layer)
         SPX_FAIL(ctx, rc, SPX_E_MISSING, "%s: missing tensor %s (checkpoint name %s)", c->path, p.canon, p.src_name);
     uint64_t want[2];
     uint32_t want_nd;
-    spx_archmap_shape(e, &c->cfg, want, &want_nd);
+    if (c->l2c)   /* llama2.c tensors come in the canonical shape (row permutations only) */
+        spx_archmap_shape(e, &c->cfg, want, &want_nd);
+    else
+        spx_archmap_src_shape(e, &c->cfg, want, &want_nd);
     if (p.ndim != want_nd || p.dims[0] != want[0] || (want_nd == 2 && p.dims[1] != want[1])) {
         char got_s[96], want_s[96];
         shape_str(got_s, sizeof got_s, p.ndim > 2 ? 2 : p.ndim, p.dims);
@@ -271,6 +287,8 @@ static int plan_one(conv *c, const spx_archmap_entry *e, uint32_t layer)
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: tensor %s (%s) has dtype %s: only F32, F16, BF16 and F64 weights "
                  "can be converted (quantized checkpoints are not supported)", p.file, p.src_name, p.canon,
                  spx_st_dtype_name(p.dtype));
+    spx_archmap_shape(e, &c->cfg, p.odims, &p.ondim);
+    p.onumel = p.ondim == 2 ? p.odims[0] * p.odims[1] : p.odims[0];
     c->plan[c->n_plan++] = p;
 done:
     return rc;
@@ -392,11 +410,12 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
     spx_ctx *ctx = c->ctx;
     void *buf = NULL, *buf2 = NULL;
     int out_dt = c->o->dtype == SPX_CONVERT_KEEP ? spx_of_st(p->dtype) : c->o->dtype;
-    size_t esize = spx_dtype_size(out_dt), n = (size_t)p->numel, bytes, f32_bytes;
+    size_t esize = spx_dtype_size(out_dt), n = (size_t)p->numel, on = (size_t)p->onumel, bytes, f32_bytes, of32_bytes;
     uint64_t rows = p->dims[0], cols = p->ndim == 2 ? p->dims[1] : 1;
     const void *data = p->data;
     uint64_t bad;
-    if (p->numel > SIZE_MAX || spx_ckd_mul_size(n, esize, &bytes) || spx_ckd_mul_size(n, 4, &f32_bytes))
+    if (p->numel > SIZE_MAX || p->onumel > p->numel || spx_ckd_mul_size(on, esize, &bytes) ||
+        spx_ckd_mul_size(n, 4, &f32_bytes) || spx_ckd_mul_size(on, 4, &of32_bytes))
         SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "tensor %s: size overflows", p->canon);
     if (p->dtype != SPX_ST_F64 && spx_of_st(p->dtype) == out_dt) {
         /* same dtype: check the stored values, copy bytes only when rows must be permuted */
@@ -405,7 +424,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
         if (p->xform != SPX_XFORM_NONE) {
             if (!(buf = malloc(bytes ? bytes : 1)))
                 SPX_FAIL(ctx, rc, SPX_E_NOMEM, "tensor %s: out of memory for %zu bytes", p->canon, bytes);
-            SPX_TRY(rc, spx_xform_apply(ctx, p->xform, c->cfg.head_dim, p->data, buf, esize, rows, cols));
+            SPX_TRY(rc, spx_xform_apply_part(ctx, p->xform, p->part, c->cfg.head_dim, p->data, buf, esize, rows, cols));
             data = buf;
         }
     } else {
@@ -417,9 +436,9 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
         if ((bad = first_nonfinite_f32(f, p->numel)) < p->numel)
             SPX_TRY(rc, nonfinite_err(c, p, bad));   /* includes F64 values beyond the F32 range */
         if (p->xform != SPX_XFORM_NONE) {
-            if (!(buf2 = malloc(f32_bytes ? f32_bytes : 1)))
+            if (!(buf2 = malloc(of32_bytes ? of32_bytes : 1)))
                 SPX_FAIL(ctx, rc, SPX_E_NOMEM, "tensor %s: out of memory", p->canon);
-            SPX_TRY(rc, spx_xform_apply(ctx, p->xform, c->cfg.head_dim, f, buf2, 4, rows, cols));
+            SPX_TRY(rc, spx_xform_apply_part(ctx, p->xform, p->part, c->cfg.head_dim, f, buf2, 4, rows, cols));
             free(buf);
             buf = f = buf2;
             buf2 = NULL;
@@ -429,11 +448,11 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
             if (!(buf2 = malloc(bytes ? bytes : 1)))
                 SPX_FAIL(ctx, rc, SPX_E_NOMEM, "tensor %s: out of memory", p->canon);
             if (out_dt == SPX_DTYPE_F16)
-                spx_f32_to_f16_n(f, buf2, n);
+                spx_f32_to_f16_n(f, buf2, on);
             else
-                spx_f32_to_bf16_n(f, buf2, n);
-            bad = first_nonfinite(buf2, out_dt == SPX_DTYPE_F16 ? SPX_ST_F16 : SPX_ST_BF16, p->numel);
-            if (bad < p->numel)
+                spx_f32_to_bf16_n(f, buf2, on);
+            bad = first_nonfinite(buf2, out_dt == SPX_DTYPE_F16 ? SPX_ST_F16 : SPX_ST_BF16, p->onumel);
+            if (bad < p->onumel)
                 SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "tensor %s (%s): value %g at flat index %llu overflows %s", p->canon,
                          p->src_name, (double)f[bad], (unsigned long long)bad, spx_dtype_name(out_dt));
             data = buf2;
@@ -444,10 +463,10 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
     snprintf(desc.name, sizeof desc.name, "%s", p->canon);
     desc.dtype = (uint8_t)out_dt;
     desc.encoding = SPX_ENC_DENSE;
-    desc.ndim = (uint8_t)p->ndim;
-    desc.dims[0] = p->dims[0];
-    desc.dims[1] = p->ndim == 2 ? p->dims[1] : 0;
-    desc.nnz = p->numel;
+    desc.ndim = (uint8_t)p->ondim;
+    desc.dims[0] = p->odims[0];
+    desc.dims[1] = p->ondim == 2 ? p->odims[1] : 0;
+    desc.nnz = p->onumel;
     desc.role = p->e->role;
     desc.layer = p->e->place == SPX_PLACE_BLOCK ? p->layer : SPX_NO_INDEX;
     desc.expert = SPX_NO_INDEX;
@@ -457,7 +476,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
         goto done;
     }
     c->rep->n_tensors++;
-    c->rep->n_params += p->numel;
+    c->rep->n_params += p->onumel;
     c->rep->data_bytes += bytes;
 done:
     free(buf);
@@ -515,6 +534,10 @@ int spx_convert(spx_ctx *ctx, const spx_convert_opts *o, spx_convert_report *rep
     struct stat si, so;
     if (stat(o->input, &si) == 0 && stat(o->output, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
         SPX_FAIL(ctx, rc, SPX_E_ARG, "convert: output %s is the input", o->output);
+    if (spx_gguf_sniff(o->input) && stat(o->input, &si) == 0 && S_ISREG(si.st_mode)) {
+        rc = spx_gguf_convert(ctx, o, c.rep);   /* GGUF has its own driver (spx_gguf_import.c) */
+        goto done;
+    }
     SPX_TRY(rc, open_source(&c));
     SPX_TRY(rc, set_name(&c));
     c.map = spx_archmap_find(c.cfg.arch);

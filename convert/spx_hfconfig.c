@@ -1,5 +1,6 @@
 /* spx_hfconfig.c: config.json -> spx_model_config (rules in spx_hfconfig.h). */
 #include "spx_hfconfig.h"
+#include "spx_hfconfig_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,7 +13,7 @@
 #define CONFIG_MAX_BYTES (16u << 20)
 
 /* model_type / architectures spellings -> family. */
-typedef enum family { FAM_LLAMA, FAM_MISTRAL, FAM_QWEN2 } family;
+typedef enum family { FAM_LLAMA, FAM_MISTRAL, FAM_QWEN2, FAM_GPT2, FAM_NEOX, FAM_OPT } family;
 
 static const struct {
     const char *model_type;
@@ -24,6 +25,9 @@ static const struct {
     {"tinyllama", NULL, FAM_LLAMA},
     {"mistral", "MistralForCausalLM", FAM_MISTRAL},
     {"qwen2", "Qwen2ForCausalLM", FAM_QWEN2},
+    {"gpt2", "GPT2LMHeadModel", FAM_GPT2},
+    {"gpt_neox", "GPTNeoXForCausalLM", FAM_NEOX},
+    {"opt", "OPTForCausalLM", FAM_OPT},
 };
 
 static const struct {
@@ -37,7 +41,7 @@ static const struct {
 };
 
 /* Absent and JSON null both mean "use the default". */
-static const cJSON *field(const cJSON *obj, const char *key)
+const cJSON *spx_hfc_field(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return (v && !cJSON_IsNull(v)) ? v : NULL;
@@ -68,10 +72,10 @@ static int no_dup_keys(spx_ctx *ctx, const cJSON *obj, const char *label, const 
     return rc;
 }
 
-static int get_u32(spx_ctx *ctx, const cJSON *obj, const char *key, int required, uint32_t def,
+int spx_hfc_u32(spx_ctx *ctx, const cJSON *obj, const char *key, int required, uint32_t def,
                    const char *label, uint32_t *out)
 {
-    const cJSON *v = field(obj, key);
+    const cJSON *v = spx_hfc_field(obj, key);
     if (!v) {
         if (required)
             return spx_err_set(ctx, SPX_E_CONFIG, "%s: required field '%s' is missing", label, key);
@@ -85,10 +89,10 @@ static int get_u32(spx_ctx *ctx, const cJSON *obj, const char *key, int required
     return 0;
 }
 
-static int get_f32(spx_ctx *ctx, const cJSON *obj, const char *key, int required, float def,
+int spx_hfc_f32(spx_ctx *ctx, const cJSON *obj, const char *key, int required, float def,
                    const char *label, float *out)
 {
-    const cJSON *v = field(obj, key);
+    const cJSON *v = spx_hfc_field(obj, key);
     if (!v) {
         if (required)
             return spx_err_set(ctx, SPX_E_CONFIG, "%s: required field '%s' is missing", label, key);
@@ -101,9 +105,9 @@ static int get_f32(spx_ctx *ctx, const cJSON *obj, const char *key, int required
     return 0;
 }
 
-static int get_bool(spx_ctx *ctx, const cJSON *obj, const char *key, int def, const char *label, int *out)
+int spx_hfc_bool(spx_ctx *ctx, const cJSON *obj, const char *key, int def, const char *label, int *out)
 {
-    const cJSON *v = field(obj, key);
+    const cJSON *v = spx_hfc_field(obj, key);
     if (!v) {
         *out = def;
         return 0;
@@ -115,10 +119,10 @@ static int get_bool(spx_ctx *ctx, const cJSON *obj, const char *key, int def, co
 }
 
 /* Token ids: an integer, a list of integers (first taken) or null (-1). */
-static int get_token_id(spx_ctx *ctx, const cJSON *obj, const char *key, const char *label, int32_t *out,
+int spx_hfc_token_id(spx_ctx *ctx, const cJSON *obj, const char *key, const char *label, int32_t *out,
                         int *was_list)
 {
-    const cJSON *v = field(obj, key);
+    const cJSON *v = spx_hfc_field(obj, key);
     *out = -1;
     if (was_list)
         *was_list = 0;
@@ -136,16 +140,16 @@ static int get_token_id(spx_ctx *ctx, const cJSON *obj, const char *key, const c
     return 0;
 }
 
-static int parse_rope(spx_ctx *ctx, const cJSON *rs, const char *label, spx_model_config *c)
+int spx_hfc_rope(spx_ctx *ctx, const cJSON *rs, const char *label, spx_model_config *c)
 {
     int rc = 0;
     const char *where = "rope_scaling";
     if (!cJSON_IsObject(rs))
         SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: rope_scaling must be null or an object", label);
     SPX_TRY(rc, no_dup_keys(ctx, rs, label, where));
-    const cJSON *ty = field(rs, "rope_type");
+    const cJSON *ty = spx_hfc_field(rs, "rope_type");
     if (!ty)
-        ty = field(rs, "type");
+        ty = spx_hfc_field(rs, "type");
     if (!ty || !cJSON_IsString(ty))
         SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: rope_scaling has no \"rope_type\"/\"type\" string", label);
     const char *t = ty->valuestring;
@@ -153,13 +157,13 @@ static int parse_rope(spx_ctx *ctx, const cJSON *rs, const char *label, spx_mode
         c->rope_scaling = SPX_ROPE_NONE;
     } else if (strcmp(t, "linear") == 0) {
         c->rope_scaling = SPX_ROPE_LINEAR;
-        SPX_TRY(rc, get_f32(ctx, rs, "factor", 1, 0, label, &c->rope_factor));
+        SPX_TRY(rc, spx_hfc_f32(ctx, rs, "factor", 1, 0, label, &c->rope_factor));
     } else if (strcmp(t, "llama3") == 0) {
         c->rope_scaling = SPX_ROPE_LLAMA3;
-        SPX_TRY(rc, get_f32(ctx, rs, "factor", 1, 0, label, &c->rope_factor));
-        SPX_TRY(rc, get_f32(ctx, rs, "low_freq_factor", 1, 0, label, &c->rope_low_freq_factor));
-        SPX_TRY(rc, get_f32(ctx, rs, "high_freq_factor", 1, 0, label, &c->rope_high_freq_factor));
-        SPX_TRY(rc, get_u32(ctx, rs, "original_max_position_embeddings", 1, 0, label, &c->rope_orig_ctx));
+        SPX_TRY(rc, spx_hfc_f32(ctx, rs, "factor", 1, 0, label, &c->rope_factor));
+        SPX_TRY(rc, spx_hfc_f32(ctx, rs, "low_freq_factor", 1, 0, label, &c->rope_low_freq_factor));
+        SPX_TRY(rc, spx_hfc_f32(ctx, rs, "high_freq_factor", 1, 0, label, &c->rope_high_freq_factor));
+        SPX_TRY(rc, spx_hfc_u32(ctx, rs, "original_max_position_embeddings", 1, 0, label, &c->rope_orig_ctx));
         if (!(c->rope_low_freq_factor > 0) || !(c->rope_high_freq_factor > c->rope_low_freq_factor) ||
             c->rope_orig_ctx == 0)
             SPX_FAIL(ctx, rc, SPX_E_CONFIG,
@@ -177,8 +181,8 @@ done:
 
 static int find_family(spx_ctx *ctx, const cJSON *root, const char *label, spx_hfconfig *h, family *fam)
 {
-    const cJSON *mt = field(root, "model_type");
-    const cJSON *ar = field(root, "architectures");
+    const cJSON *mt = spx_hfc_field(root, "model_type");
+    const cJSON *ar = spx_hfc_field(root, "architectures");
     const char *arch0 = (ar && cJSON_IsArray(ar) && cJSON_IsString(ar->child)) ? ar->child->valuestring : NULL;
     size_t n = sizeof known_types / sizeof known_types[0];
     if (mt) {
@@ -191,7 +195,8 @@ static int find_family(spx_ctx *ctx, const cJSON *root, const char *label, spx_h
                 return 0;
             }
         return spx_err_set(ctx, SPX_E_UNSUPPORTED,
-                           "%s: model_type '%s' is not supported (supported: llama, mistral, qwen2, smollm, tinyllama)",
+                           "%s: model_type '%s' is not supported (supported: llama, mistral, qwen2, smollm, tinyllama, gpt2, "
+                           "gpt_neox, opt)",
                            label, mt->valuestring);
     }
     if (!arch0)
@@ -204,7 +209,7 @@ static int find_family(spx_ctx *ctx, const cJSON *root, const char *label, spx_h
         }
     return spx_err_set(ctx, SPX_E_UNSUPPORTED,
                        "%s: architecture '%s' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                       "Qwen2ForCausalLM)", label, arch0);
+                       "Qwen2ForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, OPTForCausalLM)", label, arch0);
 }
 
 int spx_hfconfig_parse(spx_ctx *ctx, const char *json, size_t len, const char *label, spx_hfconfig *out)
@@ -234,48 +239,59 @@ int spx_hfconfig_parse(spx_ctx *ctx, const char *json, size_t len, const char *l
     if (!cJSON_IsObject(root))
         SPX_FAIL(ctx, rc, SPX_E_JSON, "%s: not a JSON object", label);
     SPX_TRY(rc, no_dup_keys(ctx, root, label, "config.json"));
-    const cJSON *q = field(root, "quantization_config");
+    const cJSON *q = spx_hfc_field(root, "quantization_config");
     if (q) {
-        const cJSON *qm = cJSON_IsObject(q) ? field(q, "quant_method") : NULL;
+        const cJSON *qm = cJSON_IsObject(q) ? spx_hfc_field(q, "quant_method") : NULL;
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: quantized checkpoints are not supported (quantization_config%s%s%s)",
                  label, qm && cJSON_IsString(qm) ? ", quant_method '" : "",
                  qm && cJSON_IsString(qm) ? qm->valuestring : "", qm && cJSON_IsString(qm) ? "'" : "");
     }
     SPX_TRY(rc, find_family(ctx, root, label, out, &fam));
+    if (fam == FAM_GPT2 || fam == FAM_NEOX || fam == FAM_OPT) {
+        rc = fam == FAM_GPT2 ? spx_hfc_parse_gpt2(ctx, root, label, out)
+           : fam == FAM_NEOX ? spx_hfc_parse_neox(ctx, root, label, out)
+                             : spx_hfc_parse_opt(ctx, root, label, out);
+        if (rc < 0)
+            goto done;
+        rc = spx_config_validate(ctx, c);
+        if (rc < 0)
+            spx_err_prefix(ctx, "%s: ", label);
+        goto done;
+    }
 
-    SPX_TRY(rc, get_u32(ctx, root, "vocab_size", 1, 0, label, &c->vocab_size));
-    SPX_TRY(rc, get_u32(ctx, root, "hidden_size", 1, 0, label, &c->dim));
-    SPX_TRY(rc, get_u32(ctx, root, "intermediate_size", 1, 0, label, &c->ffn_dim));
-    SPX_TRY(rc, get_u32(ctx, root, "num_hidden_layers", 1, 0, label, &c->n_layers));
-    SPX_TRY(rc, get_u32(ctx, root, "num_attention_heads", 1, 0, label, &c->n_heads));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "vocab_size", 1, 0, label, &c->vocab_size));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "hidden_size", 1, 0, label, &c->dim));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "intermediate_size", 1, 0, label, &c->ffn_dim));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "num_hidden_layers", 1, 0, label, &c->n_layers));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "num_attention_heads", 1, 0, label, &c->n_heads));
     if (c->n_heads == 0)
         SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: num_attention_heads must be positive", label);
-    SPX_TRY(rc, get_u32(ctx, root, "num_key_value_heads", 0, c->n_heads, label, &c->n_kv_heads));
-    if (!field(root, "head_dim") && c->dim % c->n_heads != 0)
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "num_key_value_heads", 0, c->n_heads, label, &c->n_kv_heads));
+    if (!spx_hfc_field(root, "head_dim") && c->dim % c->n_heads != 0)
         SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: hidden_size %u is not a multiple of num_attention_heads %u and no head_dim is given",
                  label, c->dim, c->n_heads);
-    SPX_TRY(rc, get_u32(ctx, root, "head_dim", 0, c->dim / c->n_heads, label, &c->head_dim));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "head_dim", 0, c->dim / c->n_heads, label, &c->head_dim));
     c->rope_dim = c->head_dim;
     float prf = 1.0f;
-    SPX_TRY(rc, get_f32(ctx, root, "partial_rotary_factor", 0, 1.0f, label, &prf));
+    SPX_TRY(rc, spx_hfc_f32(ctx, root, "partial_rotary_factor", 0, 1.0f, label, &prf));
     if (prf != 1.0f)
         SPX_FAIL(ctx, rc, SPX_E_UNSUPPORTED, "%s: partial_rotary_factor %g is not supported", label, (double)prf);
-    SPX_TRY(rc, get_u32(ctx, root, "max_position_embeddings", 0, 0, label, &c->context_length));
-    SPX_TRY(rc, get_f32(ctx, root, "rms_norm_eps", 0, 1e-6f, label, &c->norm_eps));
+    SPX_TRY(rc, spx_hfc_u32(ctx, root, "max_position_embeddings", 0, 0, label, &c->context_length));
+    SPX_TRY(rc, spx_hfc_f32(ctx, root, "rms_norm_eps", 0, 1e-6f, label, &c->norm_eps));
 
     /* Newer configs nest rope settings in rope_parameters; older ones use rope_theta + rope_scaling. */
-    const cJSON *rp = field(root, "rope_parameters");
-    const cJSON *rs = field(root, "rope_scaling");
+    const cJSON *rp = spx_hfc_field(root, "rope_parameters");
+    const cJSON *rs = spx_hfc_field(root, "rope_scaling");
     if (rp && !cJSON_IsObject(rp))
         SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: rope_parameters must be an object", label);
     float theta_default = 10000.0f;
     if (rp)
-        SPX_TRY(rc, get_f32(ctx, rp, "rope_theta", 0, 10000.0f, label, &theta_default));
-    SPX_TRY(rc, get_f32(ctx, root, "rope_theta", 0, theta_default, label, &c->rope_theta));
+        SPX_TRY(rc, spx_hfc_f32(ctx, rp, "rope_theta", 0, 10000.0f, label, &theta_default));
+    SPX_TRY(rc, spx_hfc_f32(ctx, root, "rope_theta", 0, theta_default, label, &c->rope_theta));
     if (rs || rp)
-        SPX_TRY(rc, parse_rope(ctx, rs ? rs : rp, label, c));
+        SPX_TRY(rc, spx_hfc_rope(ctx, rs ? rs : rp, label, c));
 
-    const cJSON *act = field(root, "hidden_act");
+    const cJSON *act = spx_hfc_field(root, "hidden_act");
     if (act) {
         if (!cJSON_IsString(act))
             SPX_FAIL(ctx, rc, SPX_E_CONFIG, "%s: hidden_act must be a string", label);
@@ -289,25 +305,25 @@ int spx_hfconfig_parse(spx_ctx *ctx, const char *json, size_t len, const char *l
     }
 
     int bias = 0;
-    SPX_TRY(rc, get_bool(ctx, root, "attention_bias", 0, label, &bias));
+    SPX_TRY(rc, spx_hfc_bool(ctx, root, "attention_bias", 0, label, &bias));
     c->attn_bias = bias;
     c->attn_out_bias = bias;
     if (fam == FAM_QWEN2) {   /* Qwen2Attention: q/k/v Linear(bias=True), o_proj bias=False */
         c->attn_bias = 1;
         c->attn_out_bias = 0;
     }
-    SPX_TRY(rc, get_bool(ctx, root, "mlp_bias", 0, label, &c->ffn_bias));
-    out->tie_set = field(root, "tie_word_embeddings") != NULL;
-    SPX_TRY(rc, get_bool(ctx, root, "tie_word_embeddings", 0, label, &c->tied_embeddings));
-    SPX_TRY(rc, get_token_id(ctx, root, "bos_token_id", label, &c->bos_id, NULL));
-    SPX_TRY(rc, get_token_id(ctx, root, "eos_token_id", label, &c->eos_id, &out->eos_list));
+    SPX_TRY(rc, spx_hfc_bool(ctx, root, "mlp_bias", 0, label, &c->ffn_bias));
+    out->tie_set = spx_hfc_field(root, "tie_word_embeddings") != NULL;
+    SPX_TRY(rc, spx_hfc_bool(ctx, root, "tie_word_embeddings", 0, label, &c->tied_embeddings));
+    SPX_TRY(rc, spx_hfc_token_id(ctx, root, "bos_token_id", label, &c->bos_id, NULL));
+    SPX_TRY(rc, spx_hfc_token_id(ctx, root, "eos_token_id", label, &c->eos_id, &out->eos_list));
 
     /* Sliding-window attention equals full attention for contexts up to the window: recorded only. */
     int use_sw = fam == FAM_MISTRAL;
     if (fam == FAM_QWEN2)
-        SPX_TRY(rc, get_bool(ctx, root, "use_sliding_window", 0, label, &use_sw));
+        SPX_TRY(rc, spx_hfc_bool(ctx, root, "use_sliding_window", 0, label, &use_sw));
     if (use_sw)
-        SPX_TRY(rc, get_u32(ctx, root, "sliding_window", 0, 0, label, &out->sliding_window));
+        SPX_TRY(rc, spx_hfc_u32(ctx, root, "sliding_window", 0, 0, label, &out->sliding_window));
 
     rc = spx_config_validate(ctx, c);
     if (rc < 0)

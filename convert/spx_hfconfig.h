@@ -2,9 +2,11 @@
  *
  * Supported model types (model_type, else architectures[0]):
  *   llama (LlamaForCausalLM; also "smollm", "tinyllama" spellings), mistral (MistralForCausalLM),
- *   qwen2 (Qwen2ForCausalLM: q/k/v projections carry biases, o_proj none).
- * Everything else (opt, gpt2, gpt_neox, mixtral, ...) and any quantization_config is
- * SPX_E_UNSUPPORTED naming what was found. Field defaults follow the transformers config classes:
+ *   qwen2 (Qwen2ForCausalLM: q/k/v projections carry biases, o_proj none),
+ *   gpt2 (GPT2LMHeadModel), gpt_neox (GPTNeoXForCausalLM), opt (OPTForCausalLM): fields and
+ *   defaults of GPT2Config / GPTNeoXConfig / OPTConfig, see spx_hfconfig_gpt.c.
+ * Everything else (mixtral, bloom, ...) and any quantization_config is SPX_E_UNSUPPORTED naming
+ * what was found. Llama-family field defaults follow the transformers config classes:
  * num_key_value_heads = heads, head_dim = hidden/heads, rms_norm_eps 1e-6, rope_theta 10000,
  * hidden_act silu, attention_bias/mlp_bias false, tie_word_embeddings false (but see tie_set).
  * rope_scaling: null/"default" -> none, "linear" {factor}, "llama3" {factor, low_freq_factor,

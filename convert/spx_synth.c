@@ -17,6 +17,7 @@
 #include "spx_half.h"
 #include "spx_rng.h"
 #include "spx_st_write.h"
+#include "spx_synth_int.h"
 
 /* Scales of the construction (per-coordinate standard deviations unless said otherwise). */
 #define EMBED_NOISE 0.25      /* token noise around its center (center coords have RMS 1) */
@@ -45,22 +46,46 @@ void spx_synth_opts_init(spx_synth_opts *o)
     o->n_clusters = 4;
     o->seed = 0;
     o->shard_bytes = 0;
+    o->rotary_pct = 0.25;
+    o->parallel_residual = 1;
+    o->post_norm = 0;
 }
+
+static const char *const arch_names[] = {"llama", "gpt2", "gpt_neox", "opt"};
 
 const char *spx_synth_arch_name(int arch)
 {
-    return arch == SPX_SYNTH_LLAMA ? "llama" : "?";
+    return (arch >= 0 && arch <= SPX_SYNTH_OPT) ? arch_names[arch] : "?";
 }
 
 int spx_synth_arch_parse(const char *s)
 {
-    return (s && strcmp(s, "llama") == 0) ? SPX_SYNTH_LLAMA : -1;
+    for (int i = 0; s && i <= SPX_SYNTH_OPT; i++)
+        if (strcmp(s, arch_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int spx_synth_default_act(int arch)
+{
+    return arch == SPX_SYNTH_GPT2 ? SPX_ACT_GELU_TANH : arch == SPX_SYNTH_NEOX ? SPX_ACT_GELU
+         : arch == SPX_SYNTH_OPT ? SPX_ACT_RELU : SPX_ACT_SILU;
 }
 
 int spx_synth_validate(spx_ctx *ctx, const spx_synth_opts *o)
 {
 #define REQ(cond, ...) do { if (!(cond)) return spx_err_set(ctx, SPX_E_ARG, __VA_ARGS__); } while (0)
-    REQ(o->arch == SPX_SYNTH_LLAMA, "synth: unknown architecture %d (only llama)", o->arch);
+    REQ(o->arch >= SPX_SYNTH_LLAMA && o->arch <= SPX_SYNTH_OPT, "synth: unknown architecture %d", o->arch);
+    REQ(o->arch == SPX_SYNTH_LLAMA || o->n_kv_heads == o->n_heads,
+        "synth: %s has no grouped-query attention: kv-heads %u must equal heads %u", spx_synth_arch_name(o->arch),
+        o->n_kv_heads, o->n_heads);
+    REQ(o->rotary_pct > 0.0 && o->rotary_pct <= 1.0, "synth: rotary-pct %g outside (0, 1]", o->rotary_pct);
+    REQ(o->arch != SPX_SYNTH_NEOX || o->n_heads == 0 || o->dim % o->n_heads != 0 ||
+            (uint32_t)((double)(o->dim / o->n_heads) * o->rotary_pct) % 2 == 0,
+        "synth: rotary dims head_dim x rotary-pct must be even");
+    REQ(o->parallel_residual == 0 || o->parallel_residual == 1, "synth: parallel_residual must be 0 or 1");
+    REQ(o->post_norm == 0 || o->post_norm == 1, "synth: post_norm must be 0 or 1");
+    REQ(o->context_length <= (1u << 20), "synth: ctx %u above 2^20", o->context_length);
     REQ(o->dim >= 2 && o->dim <= SPX_SYNTH_MAX_DIM, "synth: dim %u outside 2..%u", o->dim, SPX_SYNTH_MAX_DIM);
     REQ(o->ffn_dim >= 1 && o->ffn_dim <= SPX_SYNTH_MAX_FFN, "synth: ffn %u outside 1..%u", o->ffn_dim,
         SPX_SYNTH_MAX_FFN);
@@ -78,8 +103,9 @@ int spx_synth_validate(spx_ctx *ctx, const spx_synth_opts *o)
     REQ(o->tied == 0 || o->tied == 1, "synth: tied must be 0 or 1");
     REQ(o->dtype == SPX_DTYPE_F32 || o->dtype == SPX_DTYPE_F16 || o->dtype == SPX_DTYPE_BF16,
         "synth: dtype must be f32, f16 or bf16");
-    REQ(o->act == SPX_ACT_SILU || o->act == SPX_ACT_RELU || o->act == SPX_ACT_GELU,
-        "synth: activation must be silu, relu or gelu");
+    REQ(o->act == SPX_ACT_SILU || o->act == SPX_ACT_RELU || o->act == SPX_ACT_GELU ||
+            (o->arch != SPX_SYNTH_LLAMA && o->act == SPX_ACT_GELU_TANH),
+        "synth: activation must be silu, relu or gelu (or gelu_tanh for gpt2, gpt_neox, opt)");
     REQ(o->n_clusters >= 1 && o->n_clusters <= o->dim && o->n_clusters <= o->vocab_size,
         "synth: clusters %u outside 1..min(dim, vocab) = 1..%u (centers are orthogonal)", o->n_clusters,
         o->dim < o->vocab_size ? o->dim : o->vocab_size);
@@ -172,29 +198,7 @@ done:
 
 /* ---- tensor plan --------------------------------------------------------------------------- */
 
-typedef enum tkind {
-    T_EMBED, T_LM_HEAD, T_NORM, T_NORM_FINAL, T_QK, T_V, T_O, T_GATE, T_UP, T_DOWN
-} tkind;
-
-typedef struct plan_item {
-    char name[96];
-    tkind kind;
-    uint64_t rows, cols;   /* 1-D tensors: rows 1 */
-} plan_item;
-
-typedef struct synth {
-    const spx_synth_opts *o;
-    float *centers;          /* [K, dim] */
-    plan_item *items;
-    spx_st_spec *specs;
-    size_t n, cap;
-    float *row;              /* [max cols] */
-    unsigned char *bytes;    /* [max cols * 4] */
-    size_t max_cols;
-    uint64_t n_params;
-} synth;
-
-static int plan_add(spx_ctx *ctx, synth *s, const char *name, tkind kind, uint64_t rows, uint64_t cols, int is_1d)
+int spx_synth_plan_add(spx_ctx *ctx, synth *s, const char *name, tkind kind, uint64_t rows, uint64_t cols, int is_1d)
 {
     if (s->n == s->cap)
         return spx_err_set(ctx, SPX_E_INTERNAL, "synth: tensor plan overflow at %s", name);
@@ -202,6 +206,7 @@ static int plan_add(spx_ctx *ctx, synth *s, const char *name, tkind kind, uint64
     spx_st_spec *sp = &s->specs[s->n];
     snprintf(it->name, sizeof it->name, "%s", name);
     it->kind = kind;
+    it->mean = it->std = 0.0;
     it->rows = rows;
     it->cols = cols;
     sp->name = it->name;
@@ -230,11 +235,11 @@ static int plan_llama(spx_ctx *ctx, synth *s)
     s->specs = calloc(s->cap, sizeof *s->specs);
     if (!s->items || !s->specs)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "synth: out of memory for the tensor plan");
-    SPX_TRY(rc, plan_add(ctx, s, "model.embed_tokens.weight", T_EMBED, o->vocab_size, o->dim, 0));
+    SPX_TRY(rc, spx_synth_plan_add(ctx, s, "model.embed_tokens.weight", T_EMBED, o->vocab_size, o->dim, 0));
     for (uint32_t l = 0; l < o->n_layers; l++) {
 #define LAYER(suffix, kind, rows, cols, is_1d) \
     do { snprintf(nm, sizeof nm, "model.layers.%u.%s", l, suffix); \
-         SPX_TRY(rc, plan_add(ctx, s, nm, kind, rows, cols, is_1d)); } while (0)
+         SPX_TRY(rc, spx_synth_plan_add(ctx, s, nm, kind, rows, cols, is_1d)); } while (0)
         LAYER("input_layernorm.weight", T_NORM, 1, o->dim, 1);
         LAYER("self_attn.q_proj.weight", T_QK, q_out, o->dim, 0);
         LAYER("self_attn.k_proj.weight", T_QK, kv_out, o->dim, 0);
@@ -246,9 +251,9 @@ static int plan_llama(spx_ctx *ctx, synth *s)
         LAYER("mlp.down_proj.weight", T_DOWN, o->dim, o->ffn_dim, 0);
 #undef LAYER
     }
-    SPX_TRY(rc, plan_add(ctx, s, "model.norm.weight", T_NORM_FINAL, 1, o->dim, 1));
+    SPX_TRY(rc, spx_synth_plan_add(ctx, s, "model.norm.weight", T_NORM_FINAL, 1, o->dim, 1));
     if (!o->tied)
-        SPX_TRY(rc, plan_add(ctx, s, "lm_head.weight", T_LM_HEAD, o->vocab_size, o->dim, 0));
+        SPX_TRY(rc, spx_synth_plan_add(ctx, s, "lm_head.weight", T_LM_HEAD, o->vocab_size, o->dim, 0));
 done:
     return rc;
 }
@@ -263,6 +268,10 @@ static void gen_row(const synth *s, const plan_item *it, spx_rng *r, uint64_t ro
     double L = (double)o->n_layers, branch = BRANCH_SCALE / sqrt(L);
     double std = 0.0;
     switch (it->kind) {
+    case T_RAND:   /* the other architectures (spx_synth_arch.c): i.i.d. mean + std N(0, 1) */
+        for (size_t i = 0; i < cols; i++)
+            out[i] = (float)(it->mean + it->std * normal(r));
+        return;
     case T_EMBED:
     case T_LM_HEAD: {
         /* special and byte-fallback tokens get shorter rows, as rarely used tokens have in
@@ -338,17 +347,9 @@ done:
 
 /* ---- config.json --------------------------------------------------------------------------- */
 
-int spx_synth_config_json(spx_ctx *ctx, const spx_synth_opts *o, char **json, size_t *len)
+/* config.json fields of the Llama checkpoint (key order fixed: the files are byte-identical). */
+static void llama_config(const spx_synth_opts *o, cJSON *root)
 {
-    int rc = 0;
-    cJSON *root = NULL;
-    char *text = NULL;
-    char raw[32];
-    *json = NULL;
-    *len = 0;
-    SPX_TRY(rc, spx_synth_validate(ctx, o));
-    static const char *const torch_dtype[] = {"float32", "float16", "bfloat16"};
-    root = cJSON_CreateObject();
     cJSON *archs = cJSON_AddArrayToObject(root, "architectures");
     cJSON_AddItemToArray(archs, cJSON_CreateString("LlamaForCausalLM"));
     cJSON_AddStringToObject(root, "model_type", "llama");
@@ -369,16 +370,35 @@ int spx_synth_config_json(spx_ctx *ctx, const spx_synth_opts *o, char **json, si
     cJSON_AddBoolToObject(root, "tie_word_embeddings", o->tied);
     cJSON_AddNumberToObject(root, "bos_token_id", 1);
     cJSON_AddNumberToObject(root, "eos_token_id", 2);
+}
+
+int spx_synth_config_json(spx_ctx *ctx, const spx_synth_opts *o, char **json, size_t *len)
+{
+    int rc = 0;
+    cJSON *root = NULL;
+    char *text = NULL;
+    char raw[32];
+    *json = NULL;
+    *len = 0;
+    SPX_TRY(rc, spx_synth_validate(ctx, o));
+    static const char *const torch_dtype[] = {"float32", "float16", "bfloat16"};
+    root = cJSON_CreateObject();
+    if (o->arch == SPX_SYNTH_LLAMA)
+        llama_config(o, root);
+    else
+        spx_synth_config_other(o, root);
     cJSON_AddStringToObject(root, "torch_dtype", torch_dtype[o->dtype]);
     cJSON *syn = cJSON_AddObjectToObject(root, "spx_synth");
     cJSON_AddStringToObject(syn, "generator", "spx synth " SPX_VERSION_STRING);
     cJSON_AddStringToObject(syn, "arch", spx_synth_arch_name(o->arch));
-    cJSON_AddNumberToObject(syn, "clusters", o->n_clusters);
+    if (o->arch == SPX_SYNTH_LLAMA)
+        cJSON_AddNumberToObject(syn, "clusters", o->n_clusters);
     snprintf(raw, sizeof raw, "%llu", (unsigned long long)o->seed);   /* exact for any u64 */
     cJSON_AddRawToObject(syn, "seed", raw);
-    cJSON_AddStringToObject(syn, "cluster_of_token", "id % K");
+    if (o->arch == SPX_SYNTH_LLAMA)
+        cJSON_AddStringToObject(syn, "cluster_of_token", "id % K");
     text = cJSON_Print(root);
-    if (!text || !cJSON_GetObjectItemCaseSensitive(syn, "cluster_of_token"))
+    if (!text || !cJSON_GetObjectItemCaseSensitive(syn, "seed"))
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "synth: out of memory building config.json");
     size_t n = strlen(text);
     char *t2 = realloc(text, n + 2);   /* trailing newline like Hugging Face's files */
@@ -450,7 +470,10 @@ int spx_synth_write(spx_ctx *ctx, const spx_synth_opts *o, const char *dir, spx_
     SPX_TRY(rc, spx_synth_config_json(ctx, o, &cfg, &cfg_len));
     SPX_TRY(rc, spx_synth_tokenizer_json(ctx, o->vocab_size, &tok, &tok_len));
     SPX_TRY(rc, spx_synth_centers(ctx, o, &s.centers));
-    SPX_TRY(rc, plan_llama(ctx, &s));
+    if (o->arch == SPX_SYNTH_LLAMA)
+        SPX_TRY(rc, plan_llama(ctx, &s));
+    else
+        SPX_TRY(rc, spx_synth_plan_other(ctx, &s));
     s.row = malloc(s.max_cols * sizeof *s.row);
     s.bytes = malloc(s.max_cols * 4);
     if (!s.row || !s.bytes)

@@ -4,6 +4,10 @@
  * Same options and seed -> byte-identical files. Used by the demo and by tests on machines
  * without a real model.
  *
+ * The gpt2, gpt_neox and opt generators (spx_synth_arch.c) draw i.i.d. Gaussian weights (norm
+ * weights 1 + N(0, 0.1^2), biases N(0, 0.1^2), learned positions N(0, 0.5^2)) in the Hugging Face
+ * layout of GPT2LMHeadModel / GPTNeoXForCausalLM / OPTForCausalLM, for exactness tests.
+ *
  * The Llama generator plants a known cluster structure in the MLP inputs:
  *   - K cluster centers c_k in R^dim (orthogonal when K <= dim, each of norm sqrt(dim), i.e.
  *     per-coordinate RMS 1);
@@ -32,7 +36,10 @@
 
 /* Architectures the generator knows (new ones add a value and a tensor-plan function). */
 typedef enum spx_synth_arch {
-    SPX_SYNTH_LLAMA = 0
+    SPX_SYNTH_LLAMA = 0,
+    SPX_SYNTH_GPT2 = 1,        /* GPT2LMHeadModel names and Conv1D [in, out] layout */
+    SPX_SYNTH_NEOX = 2,        /* GPTNeoXForCausalLM (fused per-head query_key_value) */
+    SPX_SYNTH_OPT = 3          /* OPTForCausalLM */
 } spx_synth_arch;
 
 #define SPX_SYNTH_MIN_VOCAB 259u          /* <unk> <s> </s> + 256 byte tokens */
@@ -52,10 +59,15 @@ typedef struct spx_synth_opts {
     uint32_t context_length;   /* max_position_embeddings in config.json (nothing is sized by it) */
     int tied;                  /* 1: tie_word_embeddings, no lm_head.weight */
     int dtype;                 /* spx_dtype: SPX_DTYPE_F32, F16 or BF16 */
-    int act;                   /* spx_act: SPX_ACT_SILU, RELU or GELU */
+    int act;                   /* spx_act: SPX_ACT_SILU, RELU or GELU (+ GELU_TANH for non-llama) */
     uint32_t n_clusters;       /* planted clusters K: 1 .. min(dim, vocab_size) */
     uint64_t seed;
     uint64_t shard_bytes;      /* 0: one model.safetensors; else sharded with this max shard size */
+    /* gpt2 / gpt_neox / opt only (i.i.d. Gaussian weights, no planted clusters; n_kv_heads must
+     * equal n_heads; act may also be gelu_tanh) */
+    double rotary_pct;         /* gpt_neox: rotary fraction of head_dim (default 0.25) */
+    int parallel_residual;     /* gpt_neox: use_parallel_residual (default 1) */
+    int post_norm;             /* opt: do_layer_norm_before = false (default 0) */
 } spx_synth_opts;
 
 /* Defaults: llama, dim 64, ffn 172, 2 layers, 4 heads, 2 kv heads, vocab 512, ctx 256, tied,
@@ -65,8 +77,9 @@ void spx_synth_opts_init(spx_synth_opts *o);
 /* SPX_E_ARG naming the first bad field. */
 int spx_synth_validate(spx_ctx *ctx, const spx_synth_opts *o);
 
-const char *spx_synth_arch_name(int arch);     /* "llama" or "?" */
+const char *spx_synth_arch_name(int arch);     /* "llama", "gpt2", "gpt_neox", "opt" or "?" */
 int spx_synth_arch_parse(const char *s);       /* spx_synth_arch or -1 */
+int spx_synth_default_act(int arch);           /* silu, gelu_tanh (gpt2), gelu (gpt_neox), relu (opt) */
 
 typedef struct spx_synth_result {
     uint64_t n_params;         /* elements over all tensors */

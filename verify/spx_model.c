@@ -43,7 +43,10 @@ static int check_missing(spx_ctx *ctx, const spx_file *f, const spx_model_config
     missing_list ml;
     memset(&ml, 0, sizeof ml);
     require(&ml, f, -1, "token_embd", "weight");
-    require(&ml, f, -1, "output_norm", "weight");
+    if (!c->no_output_norm)
+        require(&ml, f, -1, "output_norm", "weight");
+    if (c->n_pos_embd)
+        require(&ml, f, -1, "position_embd", "weight");
     if (!c->tied_embeddings)
         require(&ml, f, -1, "output", "weight");
     for (uint32_t i = 0; i < c->n_layers; i++) {
@@ -205,7 +208,8 @@ int spx_model_open_file(spx_ctx *ctx, spx_file **fp, unsigned flags, spx_model *
 {
     int rc = 0;
     spx_model *m = NULL;
-    int copy = (flags & SPX_MODEL_COPY_WEIGHTS) != 0;
+    int copy = (flags & SPX_MODEL_COPY_WEIGHTS) ? SPX_LINEAR_COPY
+               : (flags & SPX_MODEL_KERNELS)    ? SPX_LINEAR_KERNELS : SPX_LINEAR_F32;
     const spx_model_config *c;
     const spx_tensor *t;
     *out = NULL;
@@ -227,11 +231,16 @@ int spx_model_open_file(spx_ctx *ctx, spx_file **fp, unsigned flags, spx_model *
     SPX_TRY(rc, check_missing(ctx, m->file, c));
     SPX_TRY(rc, rope_init(ctx, m));
     SPX_TRY(rc, load_plain(ctx, m, find(m->file, -1, "token_embd", "weight"), c->vocab_size, c->dim, &m->tok_embd));
-    SPX_TRY(rc, load_norm(ctx, m, -1, "output_norm", &m->out_norm));
+    if (c->n_pos_embd)
+        SPX_TRY(rc, load_plain(ctx, m, find(m->file, -1, "position_embd", "weight"), c->n_pos_embd, c->dim,
+                               &m->pos_embd));
+    if (!c->no_output_norm)
+        SPX_TRY(rc, load_norm(ctx, m, -1, "output_norm", &m->out_norm));
     /* Tied models normally have no output.weight; when one is stored anyway it is used. */
     t = find(m->file, -1, "output", "weight");
     if (t) {
-        SPX_TRY(rc, spx_linear_load(ctx, m->file, t, find(m->file, -1, "output", "bias"), c->vocab_size, c->dim, 0,
+        SPX_TRY(rc, spx_linear_load(ctx, m->file, t, find(m->file, -1, "output", "bias"), c->vocab_size, c->dim,
+                                    copy == SPX_LINEAR_KERNELS ? copy : SPX_LINEAR_F32,
                                     &m->output));
     } else {
         m->output.kind = SPX_LINEAR_DENSE;
@@ -294,7 +303,7 @@ void spx_model_free(spx_model *m)
 
 static uint64_t linear_params(const spx_linear *l)
 {
-    if (!l->w)
+    if (!spx_linear_present(l))
         return 0;
     return (uint64_t)l->rows * l->cols + (l->bias ? l->rows : 0);
 }
@@ -302,7 +311,8 @@ static uint64_t linear_params(const spx_linear *l)
 uint64_t spx_model_param_count(const spx_model *m)
 {
     const spx_model_config *c = &m->cfg;
-    uint64_t n = (uint64_t)c->vocab_size * c->dim + c->dim + (m->out_norm.b ? c->dim : 0);
+    uint64_t n = (uint64_t)c->vocab_size * c->dim + (m->out_norm.w ? c->dim : 0) + (m->out_norm.b ? c->dim : 0);
+    n += (uint64_t)c->n_pos_embd * c->dim;
     if (m->output.w != m->tok_embd)
         n += linear_params(&m->output);
     for (uint32_t i = 0; i < c->n_layers; i++) {

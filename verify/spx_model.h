@@ -24,6 +24,8 @@
 /* spx_model_open flags */
 #define SPX_MODEL_VERIFY_DATA 1u   /* check every tensor CRC and encoding at open (SPX_OPEN_VERIFY_DATA) */
 #define SPX_MODEL_COPY_WEIGHTS 2u  /* give every linear layer an owned, writable fp32 copy (pruning) */
+#define SPX_MODEL_KERNELS 4u       /* sparse / F16 / BF16 linears run packed kernels (SPX_LINEAR_KERNELS,
+                                      spx_linear.h) instead of decoded fp32; COPY_WEIGHTS wins */
 
 /* Mixture-of-experts MLPs (verify/spx_moe.h): routed expert copies (Sparse Expansion) and gated
  * neuron experts (MoEfication / DSTI / LTE). */
@@ -61,7 +63,8 @@ typedef struct spx_model {
     spx_model_config cfg;     /* from the file's metadata (spx_config_from_file) */
     spx_file *file;           /* owned; mapped for the model's lifetime */
     const float *tok_embd;    /* [vocab x d] */
-    spx_norm out_norm;        /* final norm before the classifier */
+    const float *pos_embd;    /* [cfg.n_pos_embd x d] learned positions (GPT-2, OPT) or NULL */
+    spx_norm out_norm;        /* final norm before the classifier (w == NULL: none, cfg.no_output_norm) */
     spx_linear output;        /* [vocab x d]; tied: w == tok_embd and nothing owned */
     spx_layer *layers;        /* [n_layers] */
     double *rope_inv_freq;    /* [rope_dim/2] inverse frequencies after rope scaling */

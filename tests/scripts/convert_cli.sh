@@ -59,8 +59,8 @@ if [ -e "$SPX_SHARED/models/stories260K-llama2c/stories260K.bin" ]; then
   data_error "past the end of the file" "$T/hf"
   # unsupported architecture and quantization named in the message
   cp "$HF/model.safetensors" "$T/hf/model.safetensors"
-  sed 's/"model_type": "llama"/"model_type": "gpt_neox"/' "$HF/config.json" > "$T/hf/config.json"
-  data_error "'gpt_neox'" "$T/hf"
+  sed 's/"model_type": "llama"/"model_type": "bloom"/' "$HF/config.json" > "$T/hf/config.json"
+  data_error "'bloom'" "$T/hf"
   sed 's/"use_cache": true/"use_cache": true, "quantization_config": {"quant_method": "awq"}/' "$HF/config.json" > "$T/hf/config.json"
   data_error "awq" "$T/hf"
   # shape mismatch vs config

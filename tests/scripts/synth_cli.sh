@@ -25,7 +25,7 @@ expect_exit 2 "$SPX" synth -o "$O" --clusters 0
 expect_exit 2 "$SPX" synth -o "$O" --clusters 65
 expect_exit 2 "$SPX" synth -o "$O" --dtype q8
 expect_exit 2 "$SPX" synth -o "$O" --act tanh
-expect_exit 2 "$SPX" synth -o "$O" --arch gpt2
+expect_exit 2 "$SPX" synth -o "$O" --arch bloom
 expect_exit 2 "$SPX" synth -o "$O" --seed x
 expect_exit 2 "$SPX" synth -o "$O" --shard-size 0
 [ -e "$O" ] && fail "a usage error created $O"
