@@ -57,6 +57,22 @@ dense=$("$SPX" ppl "$T/syn.spx" --text "$T/text.txt" --ctx 64 | tail -1)
 gated=$("$SPX" ppl "$T/all.spx" --text "$T/text.txt" --ctx 64 | tail -1)
 [ -n "$dense" ] && [ "$dense" = "$gated" ] || fail "top-k = E ppl '$gated' != dense '$dense'"
 
+# spx ppl --gate-recall (verify/spx_gate_recall.c): the oracle mode and every-expert selections
+# have recall exactly 1, random selections about k/E, the trained router well above random; a
+# dense file is a usage error. m1.spx: moe, E = 8, top-2.
+expect_exit 2 "$SPX" ppl "$T/syn.spx" --text "$T/text.txt" --ctx 64 --gate-recall
+recall() { "$SPX" ppl "$@" --text "$T/text.txt" --ctx 64 --gate-recall --json | sed 's/.*"gate_recall": {"mean": \([0-9.e+-]*\).*/\1/'; }
+r_oracle=$(recall "$T/m1.spx" --gate-mode oracle --gate-k 2)
+r_all=$(recall "$T/all.spx")
+r_router=$(recall "$T/m1.spx")
+r_random=$(recall "$T/m1.spx" --gate-mode random --gate-k 2)
+[ "$r_oracle" = 1 ] || fail "oracle recall '$r_oracle' != 1"
+[ "$r_all" = 1 ] || fail "top-k = E recall '$r_all' != 1"
+awk -v r="$r_random" 'BEGIN { exit !(r > 0.15 && r < 0.35) }' || fail "random recall '$r_random' not near 2/8"
+awk -v a="$r_router" -v b="$r_random" 'BEGIN { exit !(a > b + 0.1) }' || fail "router recall '$r_router' <= random '$r_random'"
+"$SPX" ppl "$T/m1.spx" --text "$T/text.txt" --ctx 64 --gate-recall | grep -q "^recall " || fail "text recall line"
+echo "gate recall: router $r_router, random $r_random, oracle $r_oracle"
+
 if [ -e "$SPX_SHARED/models/stories260K-llama2c/stories260K.bin" ]; then
   M=$SPX_SHARED/models/stories260K-llama2c
   TXT=$SPX_SHARED/data/tinystories/tinystories_sample.txt
