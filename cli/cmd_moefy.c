@@ -3,12 +3,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "cli_mem.h"
+#include "spx_mem.h"
 #include "spx_calib.h"
 #include "spx_data.h"
+#include "spx_ffn_pad.h"
 #include "spx_moefy_run.h"
 
 static const char *const CMD = "moefy";
@@ -22,7 +26,9 @@ static void help(void)
            "with permuted ffn_gate/ffn_up rows and ffn_down columns (expert e owns neurons [e*B, (e+1)*B),\n"
            "B = ffn/E), the routers blk.N.ffn_router.* and the spx.gate.* metadata.\n\n"
            "  -o, --output FILE     output .spx (written atomically)\n"
-           "  --experts E           experts per FFN; must divide the FFN width\n"
+           "  --experts E           experts per FFN; when E does not divide the FFN width f, the FFN is\n"
+           "                        first padded with zero neurons to E * ceil(f / E) (same function;\n"
+           "                        recorded as spx.moefy.ffn_unpadded)\n"
            "  --split S             param (default): balanced k-means of the normalized W_gate rows\n"
            "                        (W_up without GLU); coact: balanced k-means of the rows of the\n"
            "                        cosine-normalized co-activation matrix of the calibration tokens\n"
@@ -54,6 +60,8 @@ static void help(void)
            "  --max-tokens N        tokens kept for training, uniformly subsampled (default 65536)\n"
            "  --json                print the per-layer report (with loss history) as JSON on stdout\n"
            "  --progress            per-epoch losses and progress on stderr even when not a terminal\n"
+           "  --max-memory SIZE     fail (exit 1) instead of using more than SIZE (512M, 2G) for the\n"
+           "                        decoded weights, activations and router training data\n"
            "  --help                this text\n\n"
            "Report per block: train/held-out loss of the kept epoch, epochs run, recall of the oracle's\n"
            "top-k experts on held-out tokens (k = experts the router selected; oracle = largest\n"
@@ -67,6 +75,7 @@ typedef struct moefy_cli {
     unsigned long long nsamples, seqlen;
     spx_moefy_opts o;
     cJSON *hist;                /* [n_layers] arrays of epochs (json) */
+    uint32_t ffn_unpadded;      /* the input's FFN width when it was padded, else 0 */
 } moefy_cli;
 
 static int parse_num(const char *s, double lo, double hi, double *out)
@@ -243,6 +252,7 @@ static int add_meta(void *ud, spx_writer *w)
     if (rc == 0) rc = spx_writer_meta_u64(w, "spx.moefy.seed", c->o.seed);
     if (rc == 0) rc = spx_writer_meta_u32(w, "spx.moefy.nsamples", (uint32_t)c->nsamples);
     if (rc == 0) rc = spx_writer_meta_u32(w, "spx.moefy.seqlen", (uint32_t)c->seqlen);
+    if (rc == 0 && c->ffn_unpadded) rc = spx_writer_meta_u32(w, "spx.moefy.ffn_unpadded", c->ffn_unpadded);
     return rc;
 }
 
@@ -266,6 +276,8 @@ static void print_report(moefy_cli *c, const spx_moefy_result *r)
         cJSON_AddStringToObject(root, "split", spx_moefy_split_name(c->o.split));
         cJSON_AddNumberToObject(root, "experts", c->o.experts);
         cJSON_AddNumberToObject(root, "expert_size", r->ffn / r->experts);
+        cJSON_AddNumberToObject(root, "ffn", r->ffn);
+        if (c->ffn_unpadded) cJSON_AddNumberToObject(root, "ffn_unpadded", c->ffn_unpadded);
         if (c->o.gate.kind == SPX_ROUTER_MOE) cJSON_AddNumberToObject(root, "top_k", c->o.gate.top_k);
         if (c->o.gate.kind == SPX_ROUTER_DSTI) cJSON_AddNumberToObject(root, "tau", c->o.gate.tau);
         if (c->o.gate.kind == SPX_ROUTER_LTE) cJSON_AddNumberToObject(root, "threshold", c->o.gate.threshold);
@@ -312,10 +324,49 @@ static void print_report(moefy_cli *c, const spx_moefy_result *r)
                L->train.heldout_loss, L->train.best_epoch, L->eval.recall, L->eval.random_recall, L->eval.sel_frac,
                L->eval.mass_cov, L->train.epochs ? L->train.seconds / L->train.epochs : 0.0);
     }
+    if (c->ffn_unpadded)
+        printf("FFN padded with zero neurons: %u -> %u\n", c->ffn_unpadded, r->ffn);
     printf("%s router, %s split, %u experts of %u neurons, %llu tokens (%llu held out): mean recall %.4f "
            "(random %.4f), mass coverage %.4f; wrote %s\n",
            spx_router_kind_name(c->o.gate.kind), spx_moefy_split_name(c->o.split), r->experts, r->ffn / r->experts,
            (unsigned long long)r->tokens, (unsigned long long)r->heldout, mrec, mrnd, mcov, c->out);
+}
+
+/* Open the input; when --experts does not divide its FFN width, open a zero-padded copy instead
+ * (written next to the output and unlinked as soon as it is mapped, so nothing is left behind). */
+static int open_padded(spx_ctx *ctx, moefy_cli *c, spx_model **m)
+{
+    int rc = 0;
+    spx_file *f = NULL;
+    spx_model_config cfg;
+    char *pad = NULL;
+    size_t n;
+    uint32_t nf = 0;
+    SPX_TRY(rc, spx_file_open(ctx, c->in, 0, &f));
+    SPX_TRY(rc, spx_config_from_file(ctx, f, &cfg));
+    if (c->o.experts > cfg.ffn_dim)
+        SPX_FAIL(ctx, rc, SPX_E_ARG, "--experts %u exceeds the FFN width %u", c->o.experts, cfg.ffn_dim);
+    if (c->o.experts == 0 || cfg.ffn_dim % c->o.experts == 0) {
+        SPX_TRY(rc, spx_model_open_file(ctx, &f, 0, m));
+        goto done;
+    }
+    n = strlen(c->out) + 48;
+    pad = malloc(n);
+    if (!pad)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
+    snprintf(pad, n, "%s.ffnpad.%ld", c->out, (long)getpid());
+    rc = spx_ffn_pad_write(ctx, f, pad, c->o.experts, &nf);
+    if (rc == 0)
+        rc = spx_model_open(ctx, pad, 0, m);
+    unlink(pad);   /* the map stays valid */
+    if (rc < 0)
+        goto done;
+    c->ffn_unpadded = cfg.ffn_dim;
+    (void)nf;
+done:
+    spx_file_free(f);
+    free(pad);
+    return rc;
 }
 
 int spx_cmd_moefy(int argc, char **argv)
@@ -327,6 +378,7 @@ int spx_cmd_moefy(int argc, char **argv)
     uint32_t *ids = NULL, *windows = NULL;
     size_t nids = 0;
     spx_moefy_result *res = NULL;
+    unsigned long long held = 0;
     memset(&c, 0, sizeof c);
     c.width = 4;
     c.nsamples = 128;
@@ -337,7 +389,9 @@ int spx_cmd_moefy(int argc, char **argv)
     c.progress = spx_cli_progress_enabled(c.progress);
     if (c.progress)
         c.o.progress.fn = block_done;
-    SPX_TRY(rc, spx_model_open(&ctx, c.in, 0, &m));
+    spx_cli_mem_init(&ctx);
+    SPX_TRY(rc, spx_cli_mem_model(&ctx, c.in, 0, &held));
+    SPX_TRY(rc, open_padded(&ctx, &c, &m));
     if (!c.seqlen)
         c.seqlen = m->cfg.context_length && m->cfg.context_length < 512 ? m->cfg.context_length : 512;
     spx_data_spec ds = SPX_DATA_SPEC_INIT;
@@ -349,6 +403,7 @@ int spx_cmd_moefy(int argc, char **argv)
         SPX_TRY(rc, spx_calib_parse_range(&ctx, c.range, &ds.lo, &ds.hi));
     SPX_TRY(rc, spx_data_load(&ctx, m->file, m->cfg.vocab_size, &ds, &ids, &nids));
     SPX_TRY(rc, spx_calib_windows(&ctx, ids, nids, &co, &windows));
+    spx_cli_mem_backstop(&ctx);
     if (c.json) {
         c.hist = cJSON_CreateArray();
         for (uint32_t l = 0; c.hist && l < m->cfg.n_layers; l++)
@@ -357,6 +412,9 @@ int spx_cmd_moefy(int argc, char **argv)
     c.o.log = (c.progress || c.json) ? log_epoch : NULL;
     c.o.log_ud = &c;
     SPX_TRY(rc, spx_moefy_model(&ctx, m, windows, (uint32_t)c.nsamples, (uint32_t)c.seqlen, &c.o, &res));
+    /* the writer permutes one [ffn x dim] weight at a time through two fp32 buffers */
+    SPX_TRY(rc, spx_mem_reserve(&ctx, &held, 2ull * m->cfg.ffn_dim * m->cfg.dim * 4u,
+                                "permuted weight buffers (2 x %u x %u fp32)", m->cfg.ffn_dim, m->cfg.dim));
     SPX_TRY(rc, spx_moefy_write(&ctx, m, c.out, res, &c.o, add_meta, &c));
     print_report(&c, res);
 done:

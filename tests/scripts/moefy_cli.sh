@@ -43,7 +43,7 @@ for l in r["layers"]:
     assert len(l["history"]) == l["epochs"] + 1
 EOF
 fi
-expect_exit 2 "$SPX" moefy "$T/syn.spx" -o "$T/bad.spx" --experts 5 "${ARGS[@]}"
+expect_exit 2 "$SPX" moefy "$T/syn.spx" -o "$T/bad.spx" --experts 129 "${ARGS[@]}"
 expect_exit 1 "$SPX" moefy "$T/m1.spx" -o "$T/bad.spx" --experts 8 "${ARGS[@]}"
 [ -e "$T/bad.spx" ] && fail "failed run left an output file"
 for r in dsti lte; do
@@ -72,6 +72,19 @@ awk -v r="$r_random" 'BEGIN { exit !(r > 0.15 && r < 0.35) }' || fail "random re
 awk -v a="$r_router" -v b="$r_random" 'BEGIN { exit !(a > b + 0.1) }' || fail "router recall '$r_router' <= random '$r_random'"
 "$SPX" ppl "$T/m1.spx" --text "$T/text.txt" --ctx 64 --gate-recall | grep -q "^recall " || fail "text recall line"
 echo "gate recall: router $r_router, random $r_random, oracle $r_oracle"
+
+# E that does not divide the FFN width (128 = 2^7; 12 experts): the FFN is padded with zero neurons
+# to 132 first; every expert running (top-k = E) must equal the dense model exactly, the padding is
+# recorded, and no temporary padded file is left next to the output
+expect_exit 0 "$SPX" moefy "$T/syn.spx" -o "$T/pad.spx" --experts 12 --top-k 12 --epochs 2 "${ARGS[@]}"
+grep -q "FFN padded with zero neurons: 128 -> 132" "$T/out.txt" || fail "padding not reported: $(head -3 "$T/out.txt")"
+"$SPX" inspect "$T/pad.spx" | grep -q "spx.moefy.ffn_unpadded *U32 *128" || fail "spx.moefy.ffn_unpadded missing"
+"$SPX" inspect "$T/pad.spx" | grep -q "feed_forward_length *U32 *132" || fail "padded feed_forward_length missing"
+ls "$T" | grep -q ffnpad && fail "temporary padded file left behind: $(ls "$T" | grep ffnpad)"
+gated=$("$SPX" ppl "$T/pad.spx" --text "$T/text.txt" --ctx 64 | tail -1)
+# (equal within 1e-6 relative: the padded width changes the BLAS summation blocking, nothing else)
+awk -v a="${gated#PPL = }" -v b="${dense#PPL = }" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-6 * b) }' \
+  || fail "padded top-k = E ppl '$gated' != dense '$dense'"
 
 if [ -e "$SPX_SHARED/models/stories260K-llama2c/stories260K.bin" ]; then
   M=$SPX_SHARED/models/stories260K-llama2c
