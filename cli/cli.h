@@ -28,6 +28,7 @@ int spx_cmd_verify(int argc, char **argv);
 int spx_cmd_analyze(int argc, char **argv);
 int spx_cmd_moefy(int argc, char **argv);
 int spx_cmd_export(int argc, char **argv);
+int spx_cmd_sparsity(int argc, char **argv);
 
 /* Print "spx <cmd>: error: <msg> (<SPX_E_NAME>)" to stderr and return SPX_EXIT_DATA
  * (SPX_EXIT_USAGE when ctx->code == SPX_E_ARG). */

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cli_calib.h"
+#include "cli_mem.h"
 #include "spx_expand.h"
 #include "spx_spxcopy.h"
 
@@ -42,6 +43,8 @@ static void help(void)
            "                        the expansion's cluster assignment for every calibration token\n"
            "  --json                per-block report as JSON on stdout\n"
            "  --progress            progress on stderr even when it is not a terminal\n"
+           "  --max-memory SIZE     fail (exit 1) instead of using more than SIZE (512M, 2G) for the\n"
+           "                        weight copies, activations, k-means data, Hessians and experts\n"
            "  --help                this text\n");
 }
 
@@ -218,6 +221,7 @@ int spx_cmd_expand(int argc, char **argv)
     spx_model *m = NULL;
     uint32_t *windows = NULL;
     spx_expand_layer_info *inf = NULL;
+    unsigned long long held = 0;
     memset(&c, 0, sizeof c);
     c.cal = (spx_cli_calib)SPX_CLI_CALIB_INIT;
     c.encoding = SPX_ENC_AUTO;
@@ -232,11 +236,22 @@ int spx_cmd_expand(int argc, char **argv)
         return code;
     if (spx_cli_progress_enabled(c.progress))
         c.o.progress.fn = spx_cli_progress;
+    spx_cli_mem_init(&ctx);
+    SPX_TRY(rc, spx_cli_mem_model(&ctx, c.in, SPX_MODEL_COPY_WEIGHTS, &held));
     SPX_TRY(rc, spx_model_open(&ctx, c.in, SPX_MODEL_COPY_WEIGHTS, &m));
     SPX_TRY(rc, spx_cli_calib_windows(&ctx, &c.cal, m, &windows));
+    spx_cli_mem_backstop(&ctx);
     SPX_TRY(rc, spx_expand_model(&ctx, m, windows, (uint32_t)c.cal.nsamples, (uint32_t)c.cal.seqlen, &c.o, &inf));
     SPX_TRY(rc, spx_expand_write(&ctx, m, c.out, &c.o, inf, c.encoding));
     if (!c.no_check) {
+        /* the check reopens the output: over the budget, the unchecked output is removed */
+        rc = spx_cli_mem_model(&ctx, c.out, 0, &held);
+        if (rc == 0)
+            rc = spx_cli_mem_state(&ctx, m, (uint32_t)c.cal.seqlen, (uint32_t)c.cal.seqlen, 0, &held);
+        if (rc < 0) {
+            remove(c.out);
+            goto done;
+        }
         SPX_TRY(rc, spx_expand_check_routing(&ctx, c.out, windows, (uint32_t)c.cal.nsamples, (uint32_t)c.cal.seqlen, inf,
                                              &c.agree, &c.total));
         if (c.agree != c.total && remove(c.out) == 0)

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_calib.h"
+#include "cli_mem.h"
 #include "spx_prune_run.h"
 #include "spx_prune_write.h"
 #include "spx_spxcopy.h"
@@ -37,6 +38,8 @@ static void help(void)
            "  --encoding E          auto (smallest, default), dense, bitmask, nm, csr16, csr32\n"
            "  --json                print the per-layer report as JSON on stdout\n"
            "  --progress            progress on stderr even when it is not a terminal\n"
+           "  --max-memory SIZE     fail (exit 1) instead of using more than SIZE (512M, 2G) for the\n"
+           "                        weight copies, activations, Hessians and SparseGPT factors\n"
            "  --help                this text\n\n"
            "Magnitude pruning needs no data; with data its reconstruction error is reported.\n"
            "Per layer the report gives the sparsity reached, ||WX - W'X||^2/||WX||^2 on the calibration\n"
@@ -270,6 +273,7 @@ int spx_cmd_prune(int argc, char **argv)
     size_t ninf = 0;
     spx_prune_layer_info *inf = NULL;
     int *enc = NULL;
+    unsigned long long held = 0;
     memset(&c, 0, sizeof c);
     c.cal = (spx_cli_calib)SPX_CLI_CALIB_INIT;
     c.encoding = SPX_ENC_AUTO;
@@ -285,11 +289,14 @@ int spx_cmd_prune(int argc, char **argv)
     c.run.skip_ud = &c;
     if (spx_cli_progress_enabled(c.progress))
         c.run.progress.fn = spx_cli_progress;
+    spx_cli_mem_init(&ctx);
+    SPX_TRY(rc, spx_cli_mem_model(&ctx, c.in, SPX_MODEL_COPY_WEIGHTS, &held));
     SPX_TRY(rc, spx_model_open(&ctx, c.in, SPX_MODEL_COPY_WEIGHTS, &m));
     if (c.cal.text || c.cal.tokens)
         SPX_TRY(rc, spx_cli_calib_windows(&ctx, &c.cal, m, &windows));
     else
         c.cal.nsamples = 0;
+    spx_cli_mem_backstop(&ctx);
     SPX_TRY(rc, spx_prune_model(&ctx, m, windows, (uint32_t)c.cal.nsamples, (uint32_t)c.cal.seqlen, &c.run, &inf,
                                 &ninf));
     enc = calloc(ninf ? ninf : 1, sizeof *enc);

@@ -1,8 +1,14 @@
 /* main.c: `spx` dispatches to one subcommand per pipeline stage. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
 
 #include "cli.h"
+#include "cli_mem.h"
+#include "spx_kernels.h"
 
 typedef struct spx_command {
     const char *name;
@@ -21,8 +27,78 @@ static const spx_command commands[] = {
     {"verify", spx_cmd_verify, "compare a model with its reference (KL, top-1, ppl ratio), integrity, probes"},
     {"expand", spx_cmd_expand, "Sparse Expansion: one pruned expert per input cluster, routed per token"},
     {"export", spx_cmd_export, "write a .spx back as Hugging Face safetensors (dense or sparse-bitmask)"},
+    {"sparsity", spx_cmd_sparsity, "PPL-p% activation sparsity: CETT thresholds on the FFN activations"},
     {"synth", spx_cmd_synth, "write a small synthetic Hugging Face checkpoint from a seed"},
 };
+
+/* OpenBLAS core type (issue #7). Debian's DYNAMIC_ARCH OpenBLAS 0.3.21 does not know newer
+ * AVX-512 CPUs (e.g. Zen 5) and falls back to its Haswell (AVX2) kernels, at about half the sgemm
+ * speed of its SkylakeX kernels on them. The library reads OPENBLAS_CORETYPE when it is loaded,
+ * before main(), so setting it here has no effect on this process: spx sets it and re-executes
+ * itself once. SPX_REEXEC_MARK guards against loops; SPX_NO_REEXEC=1 or an OPENBLAS_CORETYPE
+ * already in the environment turn it off. */
+#define SPX_REEXEC_MARK "SPX_OPENBLAS_REEXEC"
+
+static int cpu_has_skylakex(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+static void maybe_reexec(char **argv)
+{
+    const char *no = getenv("SPX_NO_REEXEC");
+    if ((no && strcmp(no, "0") != 0) || getenv("OPENBLAS_CORETYPE") || getenv(SPX_REEXEC_MARK) || !cpu_has_skylakex())
+        return;
+    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0 || setenv(SPX_REEXEC_MARK, "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): go on with the kernels already chosen; do not claim the core type */
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv(SPX_REEXEC_MARK);
+}
+
+static void version_verbose(void)
+{
+    const char *ct = getenv("OPENBLAS_CORETYPE"), *mark = getenv(SPX_REEXEC_MARK), *no = getenv("SPX_NO_REEXEC");
+    int reexec = mark && strcmp(mark, "1") == 0;
+    printf("spx %s\n", SPX_VERSION_STRING);
+    printf("openblas config:   %s\n", openblas_get_config());
+    printf("openblas core:     %s\n", openblas_get_corename());
+    printf("openblas threads:  %d\n", openblas_get_num_threads());
+    printf("openblas coretype: %s\n", ct ? ct : "(unset)");
+    printf("re-exec:           %s\n",
+           reexec ? "yes (OPENBLAS_CORETYPE=SkylakeX set by spx)"
+           : (no && strcmp(no, "0") != 0) ? "no (SPX_NO_REEXEC set)"
+           : ct ? "no (OPENBLAS_CORETYPE from the environment)"
+           : cpu_has_skylakex() ? "no (exec of /proc/self/exe failed)" : "no (CPU lacks AVX-512F/BW/VL/DQ)");
+    printf("cpu features:     ");
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2")) printf(" sse4.2");
+    if (__builtin_cpu_supports("avx")) printf(" avx");
+    if (__builtin_cpu_supports("avx2")) printf(" avx2");
+    if (__builtin_cpu_supports("fma")) printf(" fma");
+    if (__builtin_cpu_supports("avx512f")) printf(" avx512f");
+    if (__builtin_cpu_supports("avx512bw")) printf(" avx512bw");
+    if (__builtin_cpu_supports("avx512vl")) printf(" avx512vl");
+    if (__builtin_cpu_supports("avx512dq")) printf(" avx512dq");
+    if (__builtin_cpu_supports("avx512cd")) printf(" avx512cd");
+    if (__builtin_cpu_supports("avx512vbmi")) printf(" avx512vbmi");
+    if (__builtin_cpu_supports("avx512vbmi2")) printf(" avx512vbmi2");
+    if (__builtin_cpu_supports("avx512vnni")) printf(" avx512vnni");
+    if (__builtin_cpu_supports("avx512bitalg")) printf(" avx512bitalg");
+    if (__builtin_cpu_supports("avx512vpopcntdq")) printf(" avx512vpopcntdq");
+#else
+    printf(" (not x86-64)");
+#endif
+    printf("\nspx kernels:       %s (%d threads)\n", spx_kern_isa(), spx_kern_threads());
+}
 
 static void usage(FILE *out)
 {
@@ -31,12 +107,16 @@ static void usage(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nconvert, prune, expand, moefy, ppl and verify also accept --max-memory SIZE (e.g. 512M, 2G):\n"
+                 "stop with exit status 1 and a message naming the buffer when the stage would need more.\n"
+                 "spx --version --verbose prints the BLAS and kernel configuration.\n");
     fprintf(out, "\nRun 'spx <command> --help' for a command's options.\n"
                  "Exit status: 0 success, 1 data error, 2 usage error.\n");
 }
 
 int main(int argc, char **argv)
 {
+    maybe_reexec(argv);
     if (argc < 2) {
         usage(stderr);
         return SPX_EXIT_USAGE;
@@ -46,12 +126,19 @@ int main(int argc, char **argv)
         return SPX_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("spx %s\n", SPX_VERSION_STRING);
+        if (argc > 2 && (strcmp(argv[2], "--verbose") == 0 || strcmp(argv[2], "-v") == 0))
+            version_verbose();
+        else
+            printf("spx %s\n", SPX_VERSION_STRING);
         return SPX_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int sub_argc = argc - 1;
+            if (spx_cli_mem_strip(&sub_argc, argv + 1, commands[i].name) != 0)
+                return SPX_EXIT_USAGE;
+            return commands[i].fn(sub_argc, argv + 1);
+        }
     fprintf(stderr, "spx: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return SPX_EXIT_USAGE;

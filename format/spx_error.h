@@ -66,13 +66,19 @@ typedef enum spx_err {
 
 #define SPX_MSG_MAX 1024
 
-/* Error context: one per thread of work. Zero-initialise (SPX_CTX_INIT) before use. */
+/* Error context: one per thread of work. Zero-initialise (SPX_CTX_INIT) before use.
+ * The memory-budget fields were appended in session 2 (additive: code and msg keep their offsets,
+ * a zeroed context means "no budget"); they are managed by common/spx_mem.h (spx_mem_reserve /
+ * spx_mem_release) and set by the CLI's --max-memory. Copying a context copies its budget. */
 typedef struct spx_ctx {
     int code;                 /* last error code, 0 when none */
     char msg[SPX_MSG_MAX];    /* last error message, "" when none */
+    unsigned long long mem_limit;  /* byte budget of the large buffers; 0 = unlimited */
+    unsigned long long mem_used;   /* bytes currently reserved against mem_limit */
+    unsigned long long mem_peak;   /* largest mem_used seen */
 } spx_ctx;
 
-#define SPX_CTX_INIT {0, {0}}
+#define SPX_CTX_INIT {0, {0}, 0, 0, 0}
 
 /* Record an error and return `code` so callers can write `return spx_err_set(ctx, ...)`.
  * ctx may be NULL (the message is dropped). */
@@ -81,7 +87,11 @@ int spx_err_set(spx_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-int spx_err_setv(spx_ctx *ctx, int code, const char *fmt, va_list ap);
+int spx_err_setv(spx_ctx *ctx, int code, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 0)))   /* clang -Wformat-nonliteral: fmt is a format */
+#endif
+    ;
 
 /* Prefix the message already in ctx with more context ("while reading X: " + old message). */
 int spx_err_prefix(spx_ctx *ctx, const char *fmt, ...)

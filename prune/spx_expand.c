@@ -10,6 +10,7 @@
 #include "spx_forward.h"
 #include "spx_hessian.h"
 #include "spx_kmeans.h"
+#include "spx_mem.h"
 #include "spx_moe.h"
 #include "spx_pca.h"
 #include "spx_route.h"
@@ -260,11 +261,39 @@ done:
     return rc;
 }
 
+/* --max-memory: the transient buffers of one expert's SparseGPT (Hessian [cols x cols] fp32, factor
+ * [cols x cols] fp64 at its peak, sweep buffers [rows x blocksize]) go to *iter (released after the
+ * expert), the expert's pruned copy [rows x cols] to *kept (the model owns it). */
+static int reserve_expert(spx_ctx *ctx, unsigned long long *iter, unsigned long long *kept, size_t rows, size_t cols,
+                          const spx_expand_opts *o, uint32_t l, const char *which, uint32_t c)
+{
+    int rc = spx_mem_reserve(ctx, iter, (unsigned long long)cols * cols * 12u + (unsigned long long)rows *
+                             (unsigned)o->p.blocksize * 13u,
+                             "Hessian and SparseGPT factor of blk.%u.%s expert %u (%zu x %zu)", l, which, c, cols, cols);
+    if (rc == 0)
+        rc = spx_mem_reserve(ctx, kept, (unsigned long long)rows * cols * sizeof(float),
+                             "pruned copy of blk.%u.%s expert %u (%zu x %zu fp32)", l, which, c, rows, cols);
+    return rc;
+}
+
+/* --max-memory: routing features [N x rdim] + labels [N] and, with PCA, its covariance [d x d]
+ * fp64 and the projection. */
+static int reserve_fit(spx_ctx *ctx, unsigned long long *held, size_t N, uint32_t d, uint32_t pdim,
+                       const spx_expand_opts *o, uint32_t l, const char *which)
+{
+    unsigned long long rdim = o->pca ? pdim : d;
+    unsigned long long b = (unsigned long long)N * (rdim + 1u) * 4u;
+    if (o->pca)
+        b += (unsigned long long)d * d * 8u + (unsigned long long)pdim * d * 4u;
+    return spx_mem_reserve(ctx, held, b, "k-means data of blk.%u %s (%zu tokens x %llu)", l, which, N, rdim);
+}
+
 static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, float *X, float *scratch,
                         const uint32_t *windows, uint32_t nsamples, uint32_t seqlen, const spx_expand_opts *o,
-                        spx_expand_layer_info *info)
+                        spx_expand_layer_info *info, unsigned long long *kept)
 {
     int rc = 0;
+    unsigned long long held = 0, iter = 0, fit = 0;
     const spx_model_config *cfg = &m->cfg;
     spx_layer *L = &m->layers[l];
     uint32_t K = o->clusters, dim = cfg->dim, ffn = cfg->ffn_dim;
@@ -281,6 +310,9 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
     info->layer = l;
     info->k = K;
     info->ari_up = info->purity_up = NAN;
+    /* dense originals [3 x ffn x dim], captured activations [N x ffn], one window's gather buffer */
+    SPX_TRY(rc, spx_mem_reserve(ctx, &held, ((unsigned long long)(cfg->gated ? 3 : 2) * dim + N + seqlen) * ffn * 4u,
+                                "dense MLP copies and captured activations of blk.%u (%zu tokens x %u)", l, N, ffn));
     /* dense originals: the moe takes the layer's linears away */
     dg = cfg->gated ? dup_floats(L->gate.w, (size_t)ffn * dim) : NULL;
     du = dup_floats(L->up.w, (size_t)ffn * dim);
@@ -295,7 +327,9 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
 
     /* 1-3: gate/up */
     SPX_TRY(rc, pass(ctx, m, st, l, X, scratch, nsamples, seqlen, &cap, 0));
+    SPX_TRY(rc, reserve_fit(ctx, &fit, N, dim, default_pca(dim, o->pca_dim_up), o, l, "MLP input"));
     SPX_TRY(rc, fit_router(ctx, cap.buf, N, dim, K, default_pca(dim, o->pca_dim_up), o, &fu));
+    spx_mem_release(ctx, &fit);
     info->pca_up = fu.pca_dim;
     info->inertia_up = fu.inertia;
     info->reseeds += fu.reseeds;
@@ -306,6 +340,9 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         double e;
         int64_t sel = fu.sizes[c] ? (int64_t)c : -1;
         info->fallbacks += fu.sizes[c] ? 0u : 1u;
+        if (cfg->gated)
+            SPX_TRY(rc, reserve_expert(ctx, &iter, kept, ffn, dim, o, l, "ffn_gate", c));
+        SPX_TRY(rc, reserve_expert(ctx, &iter, kept, ffn, dim, o, l, "ffn_up", c));
         SPX_TRY(rc, cluster_hessian(ctx, cap.buf, dim, fu.labels, sel, nsamples, seqlen, gather, &h));
         if (cfg->gated) {
             SPX_TRY(rc, prune_copy(ctx, dg, ffn, dim, h, &inv, &o->p, &w, &e, &info->retries));
@@ -320,9 +357,12 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         h = NULL;
         spx_sparsegpt_inv_free(inv);
         inv = NULL;
+        spx_mem_release(ctx, &iter);
     }
     info->recon_gate /= wsum;
     info->recon_up /= wsum;
+    SPX_TRY(rc, spx_mem_reserve(ctx, kept, (unsigned long long)dim * ffn * 4u,
+                                "dense ffn_down copy of blk.%u (%u x %u fp32)", l, dim, ffn));
     {
         float *w = dup_floats(dd, (size_t)dim * ffn);
         if (!w)
@@ -342,7 +382,9 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
     /* 4-5: down, on the activations of the routed pruned gate/up experts */
     cap.width = ffn;
     SPX_TRY(rc, pass(ctx, m, st, l, X, scratch, nsamples, seqlen, &cap, 1));
+    SPX_TRY(rc, reserve_fit(ctx, &fit, N, ffn, default_pca(ffn, o->pca_dim_down), o, l, "ffn_down input"));
     SPX_TRY(rc, fit_router(ctx, cap.buf, N, ffn, K, default_pca(ffn, o->pca_dim_down), o, &fd));
+    spx_mem_release(ctx, &fit);
     info->pca_down = fd.pca_dim;
     info->inertia_down = fd.inertia;
     info->reseeds += fd.reseeds;
@@ -353,6 +395,7 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         double e;
         int64_t sel = fd.sizes[c] ? (int64_t)c : -1;
         info->fallbacks += fd.sizes[c] ? 0u : 1u;
+        SPX_TRY(rc, reserve_expert(ctx, &iter, kept, dim, ffn, o, l, "ffn_down", c));
         SPX_TRY(rc, cluster_hessian(ctx, cap.buf, ffn, fd.labels, sel, nsamples, seqlen, gather, &h));
         SPX_TRY(rc, prune_copy(ctx, dd, dim, ffn, h, &inv, &o->p, &w, &e, &info->retries));
         SPX_TRY(rc, set_expert(ctx, &moe2->down[c], dim, ffn, w, bd));
@@ -362,6 +405,7 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         h = NULL;
         spx_sparsegpt_inv_free(inv);
         inv = NULL;
+        spx_mem_release(ctx, &iter);
     }
     info->recon_down /= wsum;
     /* move the gate/up experts over from the installed moe */
@@ -401,6 +445,9 @@ done:
     free(bg);
     free(bu);
     free(bd);
+    spx_mem_release(ctx, &held);
+    spx_mem_release(ctx, &iter);
+    spx_mem_release(ctx, &fit);
     return rc;
 }
 
@@ -413,6 +460,9 @@ int spx_expand_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32
     float *X = NULL, *scratch = NULL;
     spx_expand_layer_info *inf = NULL;
     size_t per, total;
+    /* --max-memory: activations + state for the run; the experts stay with the model, so their
+     * reservation (`kept`) is carried over to the caller's context and never released here */
+    unsigned long long held = 0, kept = 0;
     *infos = NULL;
     if (o->clusters < 1 || o->clusters > 64)
         return spx_err_set(ctx, SPX_E_ARG, "expand: --clusters must be in 1..64, got %u", o->clusters);
@@ -424,6 +474,11 @@ int spx_expand_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32
     inf = calloc(cfg->n_layers, sizeof *inf);
     if (spx_ckd_mul_size(seqlen, cfg->dim, &per) || spx_ckd_mul3_size(per, nsamples, sizeof(float), &total))
         SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "expand: calibration activations: size overflow");
+    SPX_TRY(rc, spx_mem_reserve(ctx, &held, (unsigned long long)total + per * sizeof(float),
+                                "calibration activations (%u windows x %u tokens x dim %u fp32)", nsamples, seqlen,
+                                cfg->dim));
+    SPX_TRY(rc, spx_mem_reserve(ctx, &held, spx_mem_state_bytes(cfg, seqlen, seqlen),
+                                "forward state of a %u-token window", seqlen));
     X = malloc(total);
     scratch = malloc(per * sizeof(float));
     if (!inf || !X || !scratch)
@@ -432,9 +487,10 @@ int spx_expand_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32
         SPX_TRY(rc, spx_embed(ctx, m, windows + (size_t)s * seqlen, seqlen, X + (size_t)s * per));
     SPX_TRY(rc, spx_state_new(ctx, m, seqlen, seqlen, &st));
     for (uint32_t l = 0; l < cfg->n_layers; l++) {
-        rc = expand_block(ctx, m, st, l, X, scratch, windows, nsamples, seqlen, o, &inf[l]);
+        rc = expand_block(ctx, m, st, l, X, scratch, windows, nsamples, seqlen, o, &inf[l], &kept);
         if (rc < 0) {
-            spx_err_prefix(ctx, "block %u: ", l);
+            if (rc != SPX_E_LIMIT)   /* the budget message names the block already */
+                spx_err_prefix(ctx, "block %u: ", l);
             goto done;
         }
         spx_progress_report(&o->progress, "expand: block", l + 1, cfg->n_layers);
@@ -446,6 +502,7 @@ done:
     free(X);
     free(scratch);
     spx_state_free(st);
+    spx_mem_release(ctx, &held);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include "spx_ckd.h"
 #include "spx_forward.h"
+#include "spx_mem.h"
 #include "spx_rng.h"
 
 void spx_moefy_opts_init(spx_moefy_opts *o, int kind)
@@ -286,6 +287,7 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
     spx_router_item *items = NULL;
     spx_coact *coact = NULL;
     uint32_t cur = UINT32_MAX;   /* block being processed (error messages) */
+    unsigned long long held = 0, coact_held = 0;   /* --max-memory reservations */
     capture c;
     memset(&c, 0, sizeof c);
     *out = NULL;
@@ -302,6 +304,15 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
         return spx_err_set(ctx, SPX_E_ARG, "moefy: need at least 2 calibration tokens");
     n_ho = (size_t)floor((double)N * o->train.holdout);
     n_tr = N - n_ho;
+    /* --max-memory: activations X + scratch, the captured router inputs M [N x d], expert masses,
+     * norms and targets [N x E] each, DSTI's permuted down [d x f], the capture chunks, the state */
+    SPX_TRY(rc, spx_mem_reserve(ctx, &held, ((unsigned long long)total + per) * 4u,
+                                "calibration activations (%u windows x %u tokens x dim %u fp32)", nsamples, seqlen, d));
+    SPX_TRY(rc, spx_mem_reserve(ctx, &held, (unsigned long long)N * (d + (dsti ? 3u : 2u) * E + 2u) * 4u +
+                                    (dsti ? (unsigned long long)d * f * 4u : 0) + (unsigned long long)CAP_CHUNK * (f + d) * 4u,
+                                "router training data (%zu tokens x (dim %u + %u experts))", N, d, E));
+    SPX_TRY(rc, spx_mem_reserve(ctx, &held, spx_mem_state_bytes(cfg, seqlen, seqlen),
+                                "forward state of a %u-token window", seqlen));
     res = calloc(1, sizeof *res);
     if (res)
         res->layers = calloc(cfg->n_layers, sizeof *res->layers);
@@ -350,6 +361,8 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
         R->layer = l;
         if (o->split == SPX_SPLIT_COACT) {
             capture cc = c;
+            SPX_TRY(rc, spx_mem_reserve(ctx, &coact_held, (unsigned long long)f * f * 8u,
+                                        "co-activation matrix of blk.%u (%u x %u)", l, f, f));
             SPX_TRY(rc, spx_coact_new(ctx, f, cfg->act == SPX_ACT_RELU ? 0.0f : 1.0f, &coact));
             cc.M = cc.mass = cc.norms = NULL;
             cc.coact = coact;
@@ -357,6 +370,7 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
             SPX_TRY(rc, spx_moefy_split_coact(ctx, coact, &so, &R->perm, &R->split));
             spx_coact_free(coact);
             coact = NULL;
+            spx_mem_release(ctx, &coact_held);
         } else {
             SPX_TRY(rc, spx_moefy_split_param(ctx, Win, f, d, &so, &R->perm, &R->split));
         }
@@ -387,8 +401,10 @@ int spx_moefy_model(spx_ctx *ctx, const spx_model *m, const uint32_t *windows, u
     *out = res;
     res = NULL;
 done:
-    if (rc < 0 && cur != UINT32_MAX)
+    if (rc < 0 && cur != UINT32_MAX && rc != SPX_E_LIMIT)
         spx_err_prefix(ctx, "block %u: ", cur);
+    spx_mem_release(ctx, &held);
+    spx_mem_release(ctx, &coact_held);
     spx_moefy_result_free(res);
     spx_coact_free(coact);
     spx_state_free(st);

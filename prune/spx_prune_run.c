@@ -9,6 +9,7 @@
 #include "spx_ckd.h"
 #include "spx_forward.h"
 #include "spx_hessian.h"
+#include "spx_mem.h"
 #include "spx_sparsegpt.h"
 #include "spx_wanda.h"
 
@@ -70,10 +71,13 @@ static int run_block(spx_ctx *ctx, const spx_model *m, spx_state *st, uint32_t l
     return 0;
 }
 
+/* --max-memory: the SparseGPT factor of a [cols x cols] Hessian peaks at cols^2 doubles
+ * (spx_sparsegpt_factor); it is held by `group_held` until the group's factors are freed. */
 static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin, spx_hessian *h,
-                     spx_sparsegpt_inv **inv, spx_prune_layer_info *info)
+                     spx_sparsegpt_inv **inv, spx_prune_layer_info *info, unsigned long long *group_held)
 {
     int rc = 0;
+    unsigned long long held = 0;
     size_t rows = lin->rows, cols = lin->cols, numel;
     float *W = lin->owned, *W0 = NULL;
     const float *H = h ? spx_hessian_matrix(h) : NULL;
@@ -81,6 +85,14 @@ static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin,
         return spx_err_set(ctx, SPX_E_INTERNAL, "%s: weights are not writable (open with copy)", info->name);
     if (spx_ckd_mul_size(rows, cols, &numel))
         return spx_err_set(ctx, SPX_E_OVERFLOW, "%s: size overflow", info->name);
+    /* the dense copy W0 for the reconstruction error; SparseGPT's sweep buffers (Wb, Err, S
+     * [rows x blocksize] fp32 + mask) */
+    if (H)
+        SPX_TRY(rc, spx_mem_reserve(ctx, &held, (unsigned long long)numel * sizeof(float), "dense copy of %s",
+                                    info->name));
+    if (o->method == SPX_PRUNE_SPARSEGPT)
+        SPX_TRY(rc, spx_mem_reserve(ctx, &held, (unsigned long long)rows * (unsigned)o->p.blocksize * 13u,
+                                    "SparseGPT sweep buffers of %s", info->name));
     if (H) {
         W0 = malloc(numel * sizeof(float));
         if (!W0)
@@ -93,6 +105,8 @@ static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin,
          * (bitwise the same as factoring per layer) */
         if (!*inv) {
             SPX_TRY(rc, spx_prune_opts_check(ctx, &o->p, cols, 1));
+            SPX_TRY(rc, spx_mem_reserve(ctx, group_held, (unsigned long long)cols * cols * sizeof(double),
+                                        "SparseGPT inverse factor of %s (%zu x %zu fp64)", info->name, cols, cols));
             SPX_TRY(rc, spx_sparsegpt_factor(ctx, H, cols, &o->p, inv));
         }
         rc = spx_sparsegpt_sweep(ctx, W, rows, cols, *inv, &o->p, &info->rep);
@@ -111,9 +125,10 @@ static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin,
     if (H)
         SPX_TRY(rc, spx_prune_recon_error(ctx, W0, W, rows, cols, H, &info->recon_err));
 done:
-    if (rc < 0)
+    if (rc < 0 && rc != SPX_E_LIMIT)
         spx_err_prefix(ctx, "%s: ", info->name);
     free(W0);
+    spx_mem_release(ctx, &held);
     return rc;
 }
 
@@ -126,6 +141,7 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
     float *X = NULL, *scratch = NULL;
     spx_prune_layer_info *inf = NULL;
     size_t ninf = 0, per, total;
+    unsigned long long run_held = 0, group_held = 0;   /* --max-memory reservations */
     capture c;
     memset(&c, 0, sizeof c);
     c.ctx = ctx;
@@ -142,6 +158,11 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
         if (spx_ckd_mul_size(seqlen, cfg->dim, &per) || spx_ckd_mul_size(per, nsamples, &total) ||
             spx_ckd_mul_size(total, sizeof(float), &total))
             SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "calibration activations: size overflow");
+        SPX_TRY(rc, spx_mem_reserve(ctx, &run_held, (unsigned long long)total + per * sizeof(float),
+                                    "calibration activations (%u windows x %u tokens x dim %u fp32)", nsamples,
+                                    seqlen, cfg->dim));
+        SPX_TRY(rc, spx_mem_reserve(ctx, &run_held, spx_mem_state_bytes(cfg, seqlen, seqlen),
+                                    "forward state of a %u-token window", seqlen));
         X = malloc(total);
         scratch = malloc(per * sizeof(float));
         if (!X || !scratch)
@@ -176,6 +197,12 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
                     if (!(todo & (1u << k)) || c.h[kind])
                         continue;
                     spx_linear *lin = spx_lin_get(L, k);
+                    static const char *const kname[4] = {"attention", "attn_output", "MLP", "ffn_down"};
+                    SPX_TRY(rc, spx_mem_reserve(ctx, &group_held,
+                                                (unsigned long long)lin->cols * lin->cols * sizeof(float) +
+                                                    3ull * lin->cols * sizeof(double),
+                                                "Hessian of the blk.%u %s input (%u x %u fp32)", l, kname[kind],
+                                                lin->cols, lin->cols));
                     SPX_TRY(rc, spx_hessian_new(ctx, lin->cols, 3u /* full + colsq */, &c.h[kind]));
                 }
                 SPX_TRY(rc, run_block(ctx, m, st, l, X, scratch, nsamples, seqlen, &c, 0));
@@ -193,7 +220,7 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
                 spx_linear *lin = spx_lin_get(L, k);
                 info->rows = lin->rows;
                 info->cols = lin->cols;
-                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], &c.inv[lin_input[k]], info));
+                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], &c.inv[lin_input[k]], info, &group_held));
                 ninf++;
             }
             for (int kind = 0; kind < 4; kind++) {
@@ -202,6 +229,7 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
                 spx_sparsegpt_inv_free(c.inv[kind]);
                 c.inv[kind] = NULL;
             }
+            spx_mem_release(ctx, &group_held);
         }
         if (have_data)
             SPX_TRY(rc, run_block(ctx, m, st, l, X, scratch, nsamples, seqlen, NULL, 1));
@@ -219,5 +247,7 @@ done:
     free(X);
     free(scratch);
     spx_state_free(st);
+    spx_mem_release(ctx, &group_held);
+    spx_mem_release(ctx, &run_held);
     return rc;
 }

@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [SECONDS] [--merge] [--jobs N] [--targets "a b ..."] [--build DIR]
 #
-#   SECONDS     run time per target (default 60)
+#   SECONDS     run time per target (default: $FUZZ_SECONDS, else 60)
 #   --merge     afterwards, merge the inputs that add coverage into tests/fuzz/corpus/<target>
 #               (libFuzzer -merge=1: only new features are copied; only inputs of at most
 #               FUZZ_MERGE_MAX bytes, default 2048, are candidates, so the corpus stays small)
@@ -23,8 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
-SECS=60 MERGE=0 JOBS=1 BUILD=build-fz MERGE_MAX=${FUZZ_MERGE_MAX:-2048}
-TARGETS="spx_open spx_model encoding st_open st_index hfconfig tokenizer_json llama2c llama2c_vocab"
+SECS=${FUZZ_SECONDS:-60} MERGE=0 JOBS=1 BUILD=build-fz MERGE_MAX=${FUZZ_MERGE_MAX:-2048}
+TARGETS="spx_open spx_model encoding st_open st_index hfconfig tokenizer_json llama2c llama2c_vocab gguf"
 while [ $# -gt 0 ]; do
   case "$1" in
     --merge) MERGE=1 ;;
@@ -37,12 +37,12 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-command -v clang >/dev/null || { echo "fuzz.sh: clang not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+command -v clang >/dev/null || { echo "fuzz.sh: clang not found (run scripts/setup-fuzz.sh: Debian packages clang libclang-rt-14-dev)" >&2; exit 1; }
 
 # per-target input size limits: large enough for the biggest seed of each target
 max_len() {
   case "$1" in
-    spx_open|spx_model) echo 40000 ;;
+    spx_open|spx_model|gguf) echo 40000 ;;
     st_open) echo 32768 ;;
     tokenizer_json) echo 16384 ;;
     llama2c|llama2c_vocab) echo 8192 ;;

@@ -3,9 +3,9 @@
 #  1. Weights: a NaN, +Inf or -Inf in a synthetic safetensors checkpoint makes `spx convert` exit 1
 #     with SPX_E_NUMERIC, a message naming the tensor and the flat index, and no output file.
 #  2. Activations: finite but huge RMSNorm weights (1e30 in blk.1.ffn_norm) convert fine, then
-#     overflow the MLP of block 1 to Inf; `spx ppl` must exit 1 with SPX_E_NUMERIC instead of
-#     printing a perplexity. The runtime checks the logits (verify/spx_ppl.c), not each layer, so
-#     whether the message names the layer is reported as a note, not asserted.
+#     overflow the MLP of block 1 to Inf; `spx ppl` and `spx verify` must exit 1 with SPX_E_NUMERIC
+#     instead of printing a result, and name the first non-finite activation (block, stage, window,
+#     token, element: verify/spx_nonfinite.c); an overflow in block 0's attention is located there.
 # The checkpoint is patched with the standard library's struct/json only.
 source "$SPX_SRC/tests/lib/common.sh"
 T=$SPX_TMP
@@ -61,9 +61,27 @@ expect_exit 0 "$SPX" ppl "$T/base.spx" --text "$T/text.txt" --ctx 32
 expect_exit 1 "$SPX" ppl "$T/act.spx" --text "$T/text.txt" --ctx 32
 grep -q "SPX_E_NUMERIC" "$SPX_TMP/err.txt" || fail "ppl on Inf activations: no SPX_E_NUMERIC in: $(cat "$SPX_TMP/err.txt")"
 grep -q "PPL =" "$SPX_TMP/out.txt" && fail "ppl on Inf activations printed a perplexity"
-if grep -q -E "layer|blk\.1" "$SPX_TMP/err.txt"; then
-  echo "ppl names the layer: $(head -1 "$SPX_TMP/err.txt")"
-else
-  echo "NOTE: ppl rejects the non-finite activations but does not name the layer: $(head -1 "$SPX_TMP/err.txt")"
-fi
+# the diagnosis pass (verify/spx_nonfinite.c) names the first non-finite activation: 1e30 norm
+# weights keep the ffn_up input finite (|x| ~ 1e30 < 3.4e38), the up/gate products overflow, so
+# the first Inf/NaN is in block 1's ffn_down input (act(gate) * up)
+grep -q -E "non-finite activation in blk\.1 ffn_down input \(window 0, token [0-9]+, element [0-9]+\): (-?inf|nan)" \
+  "$SPX_TMP/err.txt" || fail "ppl does not name the first non-finite activation: $(cat "$SPX_TMP/err.txt")"
+echo "ppl: $(head -1 "$SPX_TMP/err.txt")"
+# block 0 is untouched: nothing non-finite may be reported before blk.1
+grep -q "blk\.0" "$SPX_TMP/err.txt" && fail "ppl blames block 0"
+# verify: the same diagnosis, naming which model
+expect_exit 1 "$SPX" verify "$T/act.spx" --reference "$T/base.spx" --text "$T/text.txt" --ctx 32
+grep -q "SPX_E_NUMERIC" "$SPX_TMP/err.txt" || fail "verify on Inf activations: $(cat "$SPX_TMP/err.txt")"
+grep -q -E "candidate: non-finite activation in blk\.1 ffn_down input \(window 0, token [0-9]+, element [0-9]+\)" \
+  "$SPX_TMP/err.txt" || fail "verify does not name the first non-finite activation: $(cat "$SPX_TMP/err.txt")"
+echo "verify: $(head -1 "$SPX_TMP/err.txt")"
+# NaN in the attention input of block 0 (attn_norm weight): found at the first stage, block 0
+rm -rf "$T/nan0" && cp -r "$T/base" "$T/nan0"
+patch "$T/nan0" model.layers.0.input_layernorm.weight all 1e38
+patch "$T/nan0" model.layers.0.self_attn.q_proj.weight all 1e38
+expect_exit 0 "$SPX" convert "$T/nan0" -o "$T/nan0.spx"
+expect_exit 1 "$SPX" ppl "$T/nan0.spx" --text "$T/text.txt" --ctx 32
+grep -q -E "non-finite activation in (blk\.0 (attn_q input|attn_output input|output)|token embeddings)" "$SPX_TMP/err.txt" ||
+  fail "attention overflow in block 0 not located: $(cat "$SPX_TMP/err.txt")"
+echo "ppl (block 0 attention): $(head -1 "$SPX_TMP/err.txt")"
 finish
