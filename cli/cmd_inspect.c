@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spx_nonfinite.h"
 #include "cli.h"
 #include "spx_format.h"
 
@@ -23,7 +24,8 @@ static void usage(FILE *out)
             "options:\n"
             "  --json    print one JSON object instead (schema: specs/spx-inspect-json.md)\n"
             "  --check   also verify every tensor's data checksum, the zero gaps and every\n"
-            "            sparse-encoding invariant; prints only \"check: OK (N tensors, M bytes)\"\n"
+            "            sparse-encoding invariant, and that every weight is finite (a NaN/Inf\n"
+            "            names the tensor and index); prints only \"check: OK (N tensors, M bytes)\"\n"
             "            (with --json: the full object plus a \"check\" member)\n"
             "  --help    this text\n\n"
             "Exit status: 0 valid, 1 invalid or unreadable file, 2 usage error.\n");
@@ -418,6 +420,10 @@ int spx_cmd_inspect(int argc, char **argv)
         return spx_cli_usage_error("inspect", "missing FILE");
     if (spx_file_open(&ctx, path, check ? SPX_OPEN_VERIFY_DATA : 0, &f) < 0)
         return spx_cli_fail("inspect", &ctx);
+    if (check && spx_nonfinite_check_file(&ctx, f) < 0) {   /* NaN/Inf weights: named tensor + index */
+        spx_file_free(f);
+        return spx_cli_fail("inspect", &ctx);
+    }
     if (json) {
         rc = print_json(f, check);
     } else if (check) {

@@ -21,6 +21,7 @@
 #include "spx_half.h"
 #include "spx_hfconfig.h"
 #include "spx_llama2c.h"
+#include "spx_mem.h"
 #include "spx_safetensors.h"
 
 #define PATH_CAP 4096
@@ -409,6 +410,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
     int rc = 0;
     spx_ctx *ctx = c->ctx;
     void *buf = NULL, *buf2 = NULL;
+    unsigned long long held = 0;   /* --max-memory reservation */
     int out_dt = c->o->dtype == SPX_CONVERT_KEEP ? spx_of_st(p->dtype) : c->o->dtype;
     size_t esize = spx_dtype_size(out_dt), n = (size_t)p->numel, on = (size_t)p->onumel, bytes, f32_bytes, of32_bytes;
     uint64_t rows = p->dims[0], cols = p->ndim == 2 ? p->dims[1] : 1;
@@ -417,6 +419,13 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
     if (p->numel > SIZE_MAX || p->onumel > p->numel || spx_ckd_mul_size(on, esize, &bytes) ||
         spx_ckd_mul_size(n, 4, &f32_bytes) || spx_ckd_mul_size(on, 4, &of32_bytes))
         SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "tensor %s: size overflows", p->canon);
+    {   /* --max-memory: the conversion buffers this tensor needs (the input itself is mapped) */
+        int same = p->dtype != SPX_ST_F64 && spx_of_st(p->dtype) == out_dt, xf = p->xform != SPX_XFORM_NONE;
+        unsigned long long need = same ? (xf ? bytes : 0)
+                                       : (unsigned long long)f32_bytes + (xf ? of32_bytes : 0) +
+                                             (out_dt != SPX_DTYPE_F32 ? bytes : 0);
+        SPX_TRY(rc, spx_mem_reserve(ctx, &held, need, "conversion buffers of tensor %s", p->canon));
+    }
     if (p->dtype != SPX_ST_F64 && spx_of_st(p->dtype) == out_dt) {
         /* same dtype: check the stored values, copy bytes only when rows must be permuted */
         if ((bad = first_nonfinite(p->data, p->dtype, p->numel)) < p->numel)
@@ -479,6 +488,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
     c->rep->n_params += p->onumel;
     c->rep->data_bytes += bytes;
 done:
+    spx_mem_release(ctx, &held);
     free(buf);
     free(buf2);
     return rc;

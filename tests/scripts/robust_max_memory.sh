@@ -48,9 +48,14 @@ check moefy "$T/g.spx" 64K "$SPX" moefy "$T/m.spx" -o "$T/g.spx" --experts 4 "${
 check ppl "" 100K "$SPX" ppl "$T/m.spx" --text "$T/calib.txt" --ctx 32
 check verify "" 300K "$SPX" verify "$T/p.spx" --reference "$T/m.spx" --text "$T/calib.txt" --ctx 32
 
-# convert: accepted, output unchanged (its per-tensor buffers are accounted in convert/, see report)
+# convert: enough -> output unchanged; too little for one tensor's F16 conversion buffers -> exit 1
+# naming the tensor, nothing left at the target
 expect_exit 0 "$SPX" convert "$T/syn" -o "$T/c.spx" --max-memory 256M
 cmp -s "$T/c.spx" "$T/m.spx" || fail "convert --max-memory 256M: output differs"
+expect_exit 1 "$SPX" convert "$T/syn" -o "$T/c16.spx" --dtype f16 --max-memory 1K
+grep -q "conversion buffers of tensor .* over --max-memory" "$T/err.txt" || fail "convert limit message: $(cat "$T/err.txt")"
+[ ! -e "$T/c16.spx" ] || fail "convert left an output after the limit"
+ls "$T" | grep -q 'c16.spx.*tmp' && fail "convert left a temporary file"
 # option forms and bad values
 expect_exit 0 "$SPX" ppl --max-memory=2G "$T/m.spx" --text "$T/calib.txt" --ctx 32
 for bad in 0 -5 12Q "" 1e30G; do

@@ -337,7 +337,7 @@ static void test_spx_meta(void)
     char p[4096];
     snprintf(p, sizeof(p), "%s", path);
     /* GGUF-style SentencePiece pieces (U+2581 for spaces) */
-    const char *toks[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "\xE2\x96\x81" "a", "<0x0A>"};
+    const char *toks[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", ("\xE2\x96\x81" "a"), "<0x0A>"};
     float scores[] = {0, 0, 0, -1, -2, 5, 0};
     CHECK_RC(spx_writer_open(&ctx, p, "test", &w), 0);
     if (!w)

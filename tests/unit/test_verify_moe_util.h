@@ -38,6 +38,9 @@ typedef struct tmv_model {
 
 static uint64_t tmv_seed = 777;
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
 static inline void tmv_vname(char *buf, const char *fmt, va_list ap)
 {
     vsnprintf(buf, 96, fmt, ap);
