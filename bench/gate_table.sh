@@ -4,7 +4,7 @@
 # experts per token, plus the routers' recall of the oracle's experts on held-out tokens.
 #
 # Usage: bench/gate_table.sh MODEL [build-dir]      MODEL = stories | brown | synth
-#   stories  stories260K (ffn 172 = 4 x 43: E in {2, 4, 43} since 8, 16, 32 do not divide it);
+#   stories  stories260K (ffn 172, E in {8, 16, 32}: moefy pads the FFN with zero neurons to 176/176/192);
 #            routers fitted on the Brown corpus, evaluated on the TinyStories sample (documents
 #            split at <|endoftext|>, ctx 256): held-out text of another source.
 #   brown    llama-brown-hf (ffn 768, E in {8, 16, 32}): fitted on tokens of the first 90% of the
@@ -48,7 +48,7 @@ brown_tokens
 case $MODEL in
   stories)
     $SPX convert $S/models/stories260K-hf -o "$T/dense.spx" >/dev/null
-    EXPERTS="2 4 43"
+    EXPERTS="8 16 32"
     EVAL=(--text $S/data/tinystories/tinystories_sample.txt --doc-sep '<|endoftext|>' --ctx "$EC")
     ;;
   brown)
