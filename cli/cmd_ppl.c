@@ -4,9 +4,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mem.h"
 #include "spx_forward.h"
+#include "spx_gate_recall.h"
 #include "spx_model.h"
 #include "spx_moe.h"
+#include "spx_nonfinite.h"
 #include "spx_ppl.h"
 #include "spx_tokenizer.h"
 
@@ -37,10 +40,16 @@ static void help(void)
            "  --gate-k X          experts per token for topk/oracle/random: an integer >= 1 or a\n"
            "                      fraction 0 < X < 1 of each layer's experts\n"
            "  --gate-seed N       seed of --gate-mode random (default 0)\n"
+           "  --gate-recall       gated-expert files: also measure, per token and gated layer, the\n"
+           "                      recall |S & O| / |S| of the selected experts S against the oracle O\n"
+           "                      (the |S| experts of largest activation mass of the dense hidden\n"
+           "                      state); adds \"gate_recall\": {\"mean\", \"layers\"} to --json\n"
            "  --json              print {\"ppl\", \"nll_mean\", \"nll_sum\", \"tokens\", \"windows\", \"ctx\",\n"
            "                      \"ffn_fraction\"} and, for expanded files, \"flops_per_token\":\n"
            "                      {\"expanded\", \"router\", \"single_sparse\", \"dense\"}\n"
            "  --progress          show progress on stderr even when it is not a terminal\n"
+           "  --threads N         threads of the linear layers (kernels and OpenBLAS; default: the\n"
+           "                      number of online CPUs)\n"
            "  --help              this text\n\n"
            "ffn_fraction is the fraction of FFN neurons computed (1 for dense and expanded models).\n"
            "flops_per_token counts 2 x multiply-adds of the linear layers (q, k, v, o, MLP, classifier;\n"
@@ -52,7 +61,8 @@ static void help(void)
 typedef struct ppl_opts {
     const char *model, *text, *tokens, *doc_sep, *save_tokens;
     int width, bos, json, progress;  /* bos: -1 default, 0 no, 1 yes */
-    unsigned long long ctx, max_windows, gate_seed;
+    int gate_recall;
+    unsigned long long ctx, max_windows, gate_seed, threads;
     int gate_mode;                   /* spx_gate_mode */
     double gate_k;                   /* 0: not given */
 } ppl_opts;
@@ -83,6 +93,8 @@ static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
             o->json = 1;
         } else if (strcmp(a, "--progress") == 0) {
             o->progress = 1;
+        } else if (strcmp(a, "--gate-recall") == 0) {
+            o->gate_recall = 1;
         } else if (strcmp(a, "--bos") == 0) {
             o->bos = 1;
         } else if (strcmp(a, "--no-bos") == 0) {
@@ -90,7 +102,7 @@ static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
         } else if (strcmp(a, "--text") == 0 || strcmp(a, "--tokens") == 0 || strcmp(a, "--token-width") == 0 ||
                    strcmp(a, "--ctx") == 0 || strcmp(a, "--max-windows") == 0 || strcmp(a, "--doc-sep") == 0 ||
                    strcmp(a, "--save-tokens") == 0 || strcmp(a, "--gate-mode") == 0 || strcmp(a, "--gate-k") == 0 ||
-                   strcmp(a, "--gate-seed") == 0) {
+                   strcmp(a, "--gate-seed") == 0 || strcmp(a, "--threads") == 0) {
             if (!val) {
                 *exit_code = spx_cli_usage_error(CMD, "option '%s' needs a value", a);
                 return -1;
@@ -141,6 +153,12 @@ static int parse(int argc, char **argv, ppl_opts *o, int *exit_code)
                     return -1;
                 }
                 o->ctx = u;
+            } else if (strcmp(a, "--threads") == 0) {
+                if (u < 1 || u > SPX_KERN_MAX_THREADS) {
+                    *exit_code = spx_cli_usage_error(CMD, "--threads must be in 1..%d, got '%s'", SPX_KERN_MAX_THREADS, val);
+                    return -1;
+                }
+                o->threads = u;
             } else {
                 o->max_windows = u;
             }
@@ -290,9 +308,14 @@ int spx_cmd_ppl(int argc, char **argv)
     uint32_t C;
     spx_ppl_result r;
     spx_progress prog = {NULL, NULL};
+    spx_gate_recall *rec = NULL;
+    unsigned long long held = 0;   /* --max-memory (main.c strips it; cli_mem.h) */
     if (parse(argc, argv, &o, &code) < 0)
         return code;
-    SPX_TRY(rc, spx_model_open(&ctx, o.model, 0, &m));
+    spx_cli_mem_init(&ctx);
+    SPX_TRY(rc, spx_cli_mem_model(&ctx, o.model, 0, &held));
+    spx_linear_set_threads((int)o.threads);
+    SPX_TRY(rc, spx_model_open(&ctx, o.model, SPX_MODEL_KERNELS, &m));
     if (o.gate_mode != SPX_GATE_MODE_ROUTER) {
         if (!spx_model_has_gating(m))
             SPX_FAIL(&ctx, rc, SPX_E_ARG, "--gate-mode: %s has no gated layers", o.model);
@@ -309,10 +332,21 @@ int spx_cmd_ppl(int argc, char **argv)
     if (n < C)
         SPX_FAIL(&ctx, rc, SPX_E_DATA, "%s: %zu tokens, fewer than one window of %u (use a smaller --ctx)",
                  o.text ? o.text : o.tokens, n, C);
+    SPX_TRY(rc, spx_cli_mem_state(&ctx, m, C, C, 1, &held));
+    spx_cli_mem_backstop(&ctx);
     SPX_TRY(rc, spx_state_new(&ctx, m, C, C, &st));
+    if (o.gate_recall) {
+        if (!spx_model_has_gating(m))
+            SPX_FAIL(&ctx, rc, SPX_E_ARG, "--gate-recall: %s has no gated layers", o.model);
+        SPX_TRY(rc, spx_gate_recall_new(&ctx, m, st, &rec));
+    }
     if (spx_cli_progress_enabled(o.progress))
         prog.fn = spx_cli_progress;
-    SPX_TRY(rc, spx_ppl_eval(&ctx, m, st, ids, n, C, o.max_windows, &prog, &r));
+    rc = spx_ppl_eval(&ctx, m, st, ids, n, C, o.max_windows, &prog, &r);
+    if (rc == SPX_E_NUMERIC)   /* name the first non-finite activation (verify/spx_nonfinite.h) */
+        spx_nonfinite_explain(&ctx, m, "", ids, n, C, o.max_windows);
+    if (rc < 0)
+        goto done;
     if (o.json) {
         /* exp of a mean loss above ~709 nats overflows and JSON has no inf: ppl is null then */
         char ppl_txt[64];
@@ -331,6 +365,17 @@ int spx_cmd_ppl(int argc, char **argv)
                    "\"dense\": %.17g}",
                    fl.expanded, fl.router, fl.sparse, fl.dense);
         }
+        if (rec) {   /* layers without gating: null */
+            printf(", \"gate_recall\": {\"mean\": %.10g, \"layers\": [", spx_gate_recall_mean(rec, -1));
+            for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+                double v = spx_gate_recall_mean(rec, l);
+                if (isfinite(v))
+                    printf("%s%.10g", l ? ", " : "", v);
+                else
+                    printf("%snull", l ? ", " : "");
+            }
+            printf("]}");
+        }
         printf("}\n");
     } else {
         printf("model      %s (%s: %u layers, dim %u, vocab %u)\n", o.model, m->cfg.name[0] ? m->cfg.name : m->cfg.arch,
@@ -345,6 +390,12 @@ int spx_cmd_ppl(int argc, char **argv)
         printf("nll_mean   %.6f nats/token\n", r.nll_mean);
         if (spx_model_has_gating(m))
             printf("ffn        %.4f of the FFN neurons computed\n", spx_state_ffn_fraction(st));
+        if (rec) {
+            printf("recall     %.4f of the oracle's experts (per layer:", spx_gate_recall_mean(rec, -1));
+            for (uint32_t l = 0; l < m->cfg.n_layers; l++)
+                printf(" %.4f", spx_gate_recall_mean(rec, l));
+            printf(")\n");
+        }
         if (spx_model_has_moe(m)) {
             spx_flops fl;
             spx_model_flops(m, &fl);
@@ -355,6 +406,7 @@ int spx_cmd_ppl(int argc, char **argv)
     }
 done:
     free(ids);
+    spx_gate_recall_free(rec);
     spx_state_free(st);
     spx_model_free(m);
     if (rc < 0)

@@ -1,11 +1,14 @@
 /* cmd_run.c: `spx run` - greedy generation from a prompt. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "cli.h"
 #include "spx_ckd.h"
 #include "spx_forward.h"
 #include "spx_generate.h"
+#include "spx_linear.h"
 #include "spx_model.h"
 #include "spx_tokenizer.h"
 
@@ -25,13 +28,18 @@ static void help(void)
            "                       (testing; no tokenizer needed when combined with --steps 0)\n"
            "  --dump-logits FILE   write the logits of every prompt position (one batched forward) as\n"
            "                       raw little-endian float32 [n_prompt x vocab] (testing)\n"
+           "  --threads N          threads of the linear layers (kernels and OpenBLAS; default: the\n"
+           "                       number of online CPUs)\n"
+           "  --fp32               decode every weight to fp32 (OpenBLAS) instead of running the\n"
+           "                       sparse / half-precision kernels on the stored encoding\n"
+           "  --timing             print load time, prefill and decode tokens/s and peak RSS on stderr\n"
            "  --help               this text\n");
 }
 
 typedef struct run_opts {
     const char *model, *prompt, *prompt_ids, *dump;
-    unsigned long long steps;
-    int tokens_out, no_bos;
+    unsigned long long steps, threads;
+    int tokens_out, no_bos, fp32, timing;
 } run_opts;
 
 static int parse(int argc, char **argv, run_opts *o, int *exit_code)
@@ -49,8 +57,12 @@ static int parse(int argc, char **argv, run_opts *o, int *exit_code)
             o->tokens_out = 1;
         } else if (strcmp(a, "--no-bos") == 0) {
             o->no_bos = 1;
+        } else if (strcmp(a, "--fp32") == 0) {
+            o->fp32 = 1;
+        } else if (strcmp(a, "--timing") == 0) {
+            o->timing = 1;
         } else if (strcmp(a, "--prompt") == 0 || strcmp(a, "--steps") == 0 || strcmp(a, "--prompt-ids") == 0 ||
-                   strcmp(a, "--dump-logits") == 0) {
+                   strcmp(a, "--dump-logits") == 0 || strcmp(a, "--threads") == 0) {
             if (!val) {
                 *exit_code = spx_cli_usage_error(CMD, "option '%s' needs a value", a);
                 return -1;
@@ -62,6 +74,12 @@ static int parse(int argc, char **argv, run_opts *o, int *exit_code)
                 o->prompt_ids = val;
             } else if (strcmp(a, "--dump-logits") == 0) {
                 o->dump = val;
+            } else if (strcmp(a, "--threads") == 0) {
+                if (spx_cli_parse_u64(val, &o->threads) != 0 || o->threads < 1 || o->threads > SPX_KERN_MAX_THREADS) {
+                    *exit_code = spx_cli_usage_error(CMD, "--threads needs an integer in 1..%d, got '%s'",
+                                                     SPX_KERN_MAX_THREADS, val);
+                    return -1;
+                }
             } else if (spx_cli_parse_u64(val, &o->steps) != 0 || o->steps > (1u << 30)) {
                 *exit_code = spx_cli_usage_error(CMD, "--steps needs an integer in 0..2^30, got '%s'", val);
                 return -1;
@@ -143,11 +161,22 @@ static int write_logits(spx_ctx *ctx, const char *path, const float *v, size_t c
 typedef struct run_out {
     uint32_t *ids;
     size_t n;
+    double t_first, t_last;   /* wall clock at the first and the last generated token */
 } run_out;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int on_token(void *ud, uint32_t id, const char *piece, size_t len)
 {
     run_out *r = ud;
+    r->t_last = now_s();
+    if (r->n == 0)
+        r->t_first = r->t_last;
     r->ids[r->n++] = id;
     if (piece && len) {
         fwrite(piece, 1, len, stdout);
@@ -167,10 +196,15 @@ int spx_cmd_run(int argc, char **argv)
     uint32_t *ids = NULL;
     float *logits = NULL;
     size_t n = 0, max_ctx;
-    run_out out = {NULL, 0};
+    run_out out = {NULL, 0, 0.0, 0.0};
+    double t0, t_load, t_gen = 0.0;
+    struct rusage ru;
     if (parse(argc, argv, &o, &code) < 0)
         return code;
-    SPX_TRY(rc, spx_model_open(&ctx, o.model, 0, &m));
+    spx_linear_set_threads((int)o.threads);
+    t0 = now_s();
+    SPX_TRY(rc, spx_model_open(&ctx, o.model, o.fp32 ? 0 : SPX_MODEL_KERNELS, &m));
+    t_load = now_s() - t0;
     if (o.prompt || o.steps > 0)
         SPX_TRY(rc, spx_tokenizer_from_spx(&ctx, m->file, &tok));
     if (o.prompt)
@@ -204,6 +238,7 @@ int spx_cmd_run(int argc, char **argv)
             SPX_FAIL(&ctx, rc, SPX_E_NOMEM, "out of memory");
         if (o.prompt)
             fputs(o.prompt, stdout);
+        t_gen = now_s();
         SPX_TRY(rc, spx_generate(&ctx, m, st, tok, ids, n, (size_t)o.steps, on_token, &out, NULL));
         fputc('\n', stdout);
         if (o.tokens_out) {
@@ -211,6 +246,15 @@ int spx_cmd_run(int argc, char **argv)
                 printf(i ? " %u" : "%u", out.ids[i]);
             fputc('\n', stdout);
         }
+    }
+    if (o.timing) {
+        /* prefill: prompt forward + first token; decode: every later token (one forward each) */
+        double pre = out.n ? out.t_first - t_gen : 0.0, dec = out.t_last - out.t_first;
+        getrusage(RUSAGE_SELF, &ru);
+        fprintf(stderr, "timing: threads %d load_s %.3f prompt %zu prefill_tok_s %.2f decode_tokens %zu "
+                "decode_tok_s %.2f peak_rss_mib %.1f\n", spx_kern_threads(), t_load, n,
+                pre > 0.0 ? (double)n / pre : 0.0, out.n ? out.n - 1 : 0,
+                out.n > 1 && dec > 0.0 ? (double)(out.n - 1) / dec : 0.0, (double)ru.ru_maxrss / 1024.0);
     }
 done:
     free(out.ids);

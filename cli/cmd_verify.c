@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_mem.h"
 #include "spx_calib.h"
 #include "spx_convert.h"
 #include "spx_data.h"
+#include "spx_nonfinite.h"
 #include "spx_probe.h"
 #include "spx_tokenizer.h"
 #include "spx_verify.h"
@@ -55,6 +57,8 @@ static void help(void)
            "  -o, --output FILE      output of --embed-probe\n"
            "  --json                 print the report as JSON (specs/spx-verify-json.md)\n"
            "  --progress             progress on stderr even when it is not a terminal\n"
+           "  --threads N            threads of the linear layers (kernels and OpenBLAS; default: the\n"
+           "                         number of online CPUs)\n"
            "  -h, --help             this text\n\n"
            "Exit status: 0 pass, 1 failed check or data error (every failure is printed on stderr as\n"
            "'spx verify: FAIL: <figure> ...'), 2 usage error. The last line of the text report is\n"
@@ -64,7 +68,7 @@ static void help(void)
 typedef struct verify_cli {
     const char *cand, *ref, *text, *tokens, *range, *save_baseline, *baseline, *prompt, *out;
     int width, json, progress, embed, no_linears;
-    unsigned long long ctx, max_windows, probe_len;
+    unsigned long long ctx, max_windows, probe_len, threads;
     double baseline_tol, baseline_top1_tol, probe_tol;
     spx_verify_limits lim;
 } verify_cli;
@@ -94,6 +98,7 @@ static int parse(int argc, char **argv, verify_cli *c, int *code)
         {"prompt", required_argument, 0, 'P'}, {"probe-len", required_argument, 0, 'L'},
         {"probe-tol", required_argument, 0, 'O'}, {"output", required_argument, 0, 'o'},
         {"json", no_argument, 0, 'j'}, {"progress", no_argument, 0, 'g'}, {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, 'N'},
         {0, 0, 0, 0}};
     int ch;
     unsigned long long u;
@@ -117,6 +122,12 @@ static int parse(int argc, char **argv, verify_cli *c, int *code)
             if (spx_cli_parse_u64(optarg, &u) || (u != 2 && u != 4))
                 return *code = spx_cli_usage_error(CMD, "--token-width must be 2 or 4, got '%s'", optarg), -1;
             c->width = (int)u;
+            break;
+        case 'N':
+            if (spx_cli_parse_u64(optarg, &u) || u < 1 || u > SPX_KERN_MAX_THREADS)
+                return *code = spx_cli_usage_error(CMD, "--threads must be in 1..%d, got '%s'", SPX_KERN_MAX_THREADS,
+                                                   optarg), -1;
+            c->threads = u;
             break;
         case 'c': case 'W': case 'L':
             if (spx_cli_parse_u64(optarg, &u) || (ch == 'c' && (u < 2 || u > (1u << 24))) ||
@@ -241,7 +252,7 @@ static int open_checked(spx_ctx *ctx, const char *path, const char *role, spx_mo
         *n_tensors = spx_file_tensor_count(f);
     if (bytes)
         *bytes = spx_file_header(f)->file_size;
-    rc = spx_model_open_file(ctx, &f, 0, m);
+    rc = spx_model_open_file(ctx, &f, SPX_MODEL_KERNELS, m);
     if (rc < 0 && role[0])
         spx_err_prefix(ctx, "%s", role);
 done:
@@ -355,6 +366,7 @@ int spx_cmd_verify(int argc, char **argv)
     spx_probe probe;
     spx_probe_check pc;
     char *json = NULL;
+    unsigned long long held = 0;
     memset(&c, 0, sizeof c);
     memset(&rt, 0, sizeof rt);
     memset(&res, 0, sizeof res);
@@ -369,11 +381,14 @@ int spx_cmd_verify(int argc, char **argv)
     c.lim.max_ppl_ratio = c.lim.max_kl = c.lim.min_top1 = NAN;
     if (parse(argc, argv, &c, &code) < 0)
         return code;
+    spx_linear_set_threads((int)c.threads);
     if (c.embed) {
         rc = embed_probe(&ctx, &c);
         goto done;
     }
     rep.candidate = c.cand;
+    spx_cli_mem_init(&ctx);   /* --max-memory (main.c strips it; cli_mem.h) */
+    SPX_TRY(rc, spx_cli_mem_model(&ctx, c.cand, 0, &held));
     SPX_TRY(rc, open_checked(&ctx, c.cand, "", &cand, &rep.n_tensors, &rep.file_bytes));
     rc = spx_probe_load(&ctx, cand->file, &probe);
     if (rc == 0) {
@@ -391,6 +406,7 @@ int spx_cmd_verify(int argc, char **argv)
     rc = 0;
     if (c.ref) {
         SPX_TRY(rc, resolve_reference(&ctx, c.ref, &rt, &ref_path));
+        SPX_TRY(rc, spx_cli_mem_model(&ctx, ref_path, 0, &held));
         SPX_TRY(rc, open_checked(&ctx, ref_path, "reference ", &ref, NULL, NULL));
         SPX_TRY(rc, load_data(&ctx, &c, cand, ref, &ids, &n));
         vo.ctx = c.ctx ? (uint32_t)c.ctx
@@ -402,7 +418,16 @@ int spx_cmd_verify(int argc, char **argv)
         if (n < vo.ctx)
             SPX_FAIL(&ctx, rc, SPX_E_DATA, "%s: %zu tokens, fewer than one window of %u (use a smaller --ctx)",
                      c.text ? c.text : c.tokens, n, vo.ctx);
-        SPX_TRY(rc, spx_verify_compare(&ctx, cand, ref, ids, n, &vo, &res));
+        /* two forward states with their logits, one per model */
+        SPX_TRY(rc, spx_cli_mem_state(&ctx, cand, vo.ctx, vo.ctx, 1, &held));
+        SPX_TRY(rc, spx_cli_mem_state(&ctx, ref, vo.ctx, vo.ctx, 1, &held));
+        spx_cli_mem_backstop(&ctx);
+        rc = spx_verify_compare(&ctx, cand, ref, ids, n, &vo, &res);
+        if (rc == SPX_E_NUMERIC &&   /* name the first non-finite activation (verify/spx_nonfinite.h) */
+            !spx_nonfinite_explain(&ctx, cand, "candidate: ", ids, n, vo.ctx, vo.max_windows))
+            spx_nonfinite_explain(&ctx, ref, "reference: ", ids, n, vo.ctx, vo.max_windows);
+        if (rc < 0)
+            goto done;
         rep.reference = c.ref;
         rep.data = c.text ? c.text : c.tokens;
         rep.cmp = &res;

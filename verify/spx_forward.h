@@ -1,6 +1,7 @@
 /* spx_forward.h: the dense fp32 forward pass (state, block-level entry points, logits).
  *
- * Computation per block (Llama family, HF conventions), x the residual stream [n x d]:
+ * Computation per block (Llama family, HF conventions), x the residual stream [n x d]
+ * (x starts as tok_embd[t] + pos_embd[p + pos_offset] when the model has learned positions):
  *   a = norm(x; attn_norm)                         RMSNorm (or LayerNorm when cfg.norm_type == layer)
  *   q = a Wq^T (+bq), k = a Wk^T (+bk), v = a Wv^T (+bv)
  *   rotary on the first rope_dim dims of every q/k head, "rotate_half" pairing (j, j + rope_dim/2)
@@ -9,6 +10,10 @@
  *   m = norm(x; ffn_norm)
  *   h = act(m Wg^T + bg) * (m Wu^T + bu)        (gated; non-gated: h = act(m Wu^T + bu))
  *   x += h Wd^T (+bd)
+ * Variants (spx_arch.h): parallel residual (GPT-NeoX): m = norm(x_in; ffn_norm) from the block
+ * input and x = x_in + attn + mlp; post-norm (OPT do_layer_norm_before false): q/k/v and the MLP
+ * read x unnormalised and x = norm(x + attn; attn_norm), x = norm(x + mlp; ffn_norm); rope_dim 0
+ * means no rotary (learned positions); no output norm when cfg.no_output_norm.
  * Expanded blocks (layer.moe) route m to one gate/up expert and h to one down expert per token;
  * gated blocks (layer.gating) compute only the selected neuron blocks of h (spx_moe.h).
  * then logits = norm(x; out_norm) Wout^T. All arithmetic is fp32 with fp32 accumulation except the
@@ -78,6 +83,11 @@ typedef struct spx_state {
      * expanded layers count ffn of ffn neurons (an expanded block runs one full expert). */
     uint64_t ffn_blocks_run, ffn_blocks_total;
     uint64_t ffn_neurons_run, ffn_neurons_total;
+    /* Activation thresholds of dense MLPs (spx_state_set_act_threshold; verify/spx_sparsity.h):
+     * act_thr [n_layers x ffn_dim] borrowed, NULL = off; h_j is zeroed when |h_j| <= thr[layer][j].
+     * act_zeroed / act_total count the hidden values zeroed / seen while it is set. */
+    const float *act_thr;
+    uint64_t act_zeroed, act_total;
 } spx_state;
 
 /* Queries processed together by the batched attention (bounds the scores buffer). */
@@ -118,8 +128,19 @@ double spx_state_ffn_fraction(const spx_state *s);
 /* Zero the work counters. */
 void spx_state_clear_counters(spx_state *s);
 
-/* Embedding lookup: X[n x dim] = tok_embd[tokens[i]]. SPX_E_ARG naming the index of an id >= vocab. */
+/* Per-layer activation thresholds of the dense MLP branch (Sparsing Law, verify/spx_sparsity.h):
+ * thr [n_layers x ffn_dim] is borrowed (it must outlive its use) or NULL to switch off; zeroes the
+ * act_zeroed / act_total counters. Defined in spx_sparsity_apply.c. */
+void spx_state_set_act_threshold(spx_state *s, const float *thr);
+/* Dense MLP hook: zero h[i * ffn + j] when |h| <= thr[layer * ffn + j] and count (no-op when off). */
+void spx_sparsity_apply(spx_state *s, uint32_t layer, float *h, size_t n, uint32_t ffn);
+
+/* Embedding lookup of a sequence starting at position 0: X[n x dim] = tok_embd[tokens[i]]
+ * (+ pos_embd[i + pos_offset] for learned positions). SPX_E_ARG naming the index of an id >= vocab;
+ * SPX_E_LIMIT when a position is beyond the learned position table. */
 int spx_embed(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size_t n, float *X);
+/* Same for tokens at positions [pos0, pos0 + n) (the KV-cache path). */
+int spx_embed_at(spx_ctx *ctx, const spx_model *model, const uint32_t *tokens, size_t n, uint32_t pos0, float *X);
 
 /* One transformer block on n tokens at positions [state->pos, state->pos + n): X [n x dim] is the
  * residual stream, updated in place (X may be state->x or any caller buffer). Writes the layer's

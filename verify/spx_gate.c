@@ -103,6 +103,10 @@ int spx_gate_attach(spx_ctx *ctx, spx_model *m, uint32_t layer, spx_gate *g)
     B = g->block;
     if (L->moe)
         SPX_FAIL(ctx, rc, SPX_E_ARG, "gate attach: block %u is expanded (routed expert copies)", layer);
+    /* the neuron blocks are row slices of the fp32 matrices: packed (KMAT) layers go back to fp32 */
+    SPX_TRY(rc, spx_linear_to_f32(ctx, &L->gate));
+    SPX_TRY(rc, spx_linear_to_f32(ctx, &L->up));
+    SPX_TRY(rc, spx_linear_to_f32(ctx, &L->down));
     if (g->dim != c->dim || (uint64_t)E * B != c->ffn_dim || !L->up.w || !L->down.w || (c->gated && !L->gate.w))
         SPX_FAIL(ctx, rc, SPX_E_SHAPE, "gate attach: block %u: %u experts x %u neurons, dim %u do not fit ffn %u, "
                  "dim %u, or the dense FFN is absent", layer, E, B, g->dim, c->ffn_dim, c->dim);

@@ -99,6 +99,10 @@ int spx_kmat_from_dense(spx_ctx *ctx, const float *w, uint32_t rows, uint32_t co
 
 void spx_kmat_free(spx_kmat *m);   /* accepts NULL */
 
+/* w [rows x cols] = the matrix as fp32: stored values converted exactly, zeros elsewhere (explicit
+ * zero entries and 2:4 padding give 0 too). Rows are split over the thread pool. */
+void spx_kmat_unpack_f32(const spx_kmat *m, float *w);
+
 /* y [rows] = W x [cols]. x and y must not overlap. */
 void spx_kmat_matvec(const spx_kmat *m, const float *x, float *y);
 

@@ -1,9 +1,10 @@
-/* spx_linear.c: dense fp32 linear layers over OpenBLAS. */
+/* spx_linear.c: linear layers: dense fp32 over OpenBLAS, or packed sparse / half kernels (KMAT). */
 #include "spx_linear.h"
 
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spx_ckd.h"
 
@@ -58,6 +59,25 @@ done:
     return rc;
 }
 
+/* KMAT: km in the AUTO layout; kp in PANEL when km is a sparse layout (batches). */
+static int load_kmat(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, spx_linear *l)
+{
+    int rc = 0;
+    const void *data = spx_file_data(f, t);
+    if (!data)
+        SPX_FAIL(ctx, rc, SPX_E_INTERNAL, "%s: no data for tensor '%s'", spx_file_path(f), t->name);
+    if ((rc = spx_kmat_from_tensor(ctx, t, data, SPX_KL_AUTO, &l->km)) < 0)
+        goto fail;
+    if (spx_kmat_layout(l->km) != SPX_KL_DENSE && (rc = spx_kmat_from_tensor(ctx, t, data, SPX_KL_PANEL, &l->kp)) < 0)
+        goto fail;
+    l->kind = SPX_LINEAR_KMAT;
+    goto done;
+fail:
+    spx_err_prefix(ctx, "%s: ", spx_file_path(f));
+done:
+    return rc;
+}
+
 int spx_linear_load(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, const spx_tensor *b,
                     uint32_t rows, uint32_t cols, int copy, spx_linear *l)
 {
@@ -73,10 +93,13 @@ int spx_linear_load(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, const 
     l->kind = SPX_LINEAR_DENSE;
     l->rows = rows;
     l->cols = cols;
-    SPX_TRY(rc, spx_tensor_load_f32(ctx, f, t, (uint64_t)rows * cols, copy, &l->w, &l->owned));
+    if (copy == SPX_LINEAR_KERNELS && !(t->encoding == SPX_ENC_DENSE && t->dtype == SPX_DTYPE_F32))
+        SPX_TRY(rc, load_kmat(ctx, f, t, l));
+    else
+        SPX_TRY(rc, spx_tensor_load_f32(ctx, f, t, (uint64_t)rows * cols, copy == SPX_LINEAR_COPY, &l->w, &l->owned));
     l->nnz = t->nnz;
     if (b)
-        SPX_TRY(rc, spx_tensor_load_f32(ctx, f, b, rows, copy, &l->bias, &l->bias_owned));
+        SPX_TRY(rc, spx_tensor_load_f32(ctx, f, b, rows, copy == SPX_LINEAR_COPY, &l->bias, &l->bias_owned));
 done:
     if (rc < 0)
         spx_linear_release(l);
@@ -104,7 +127,95 @@ void spx_linear_release(spx_linear *l)
         return;
     free(l->owned);
     free(l->bias_owned);
+    spx_kmat_free(l->km);
+    spx_kmat_free(l->kp);
     memset(l, 0, sizeof *l);
+}
+
+int spx_linear_set_threads(int n)
+{
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c < 1 ? 1 : c > SPX_KERN_MAX_THREADS ? SPX_KERN_MAX_THREADS : (int)c;
+    }
+    n = spx_kern_set_threads(n);
+    openblas_set_num_threads(n);
+    return n;
+}
+
+int spx_linear_present(const spx_linear *l)
+{
+    return l->w != NULL || l->km != NULL;
+}
+
+/* Owned fp32 [rows x cols] copy of a KMAT layer's weights. */
+static int unpack_owned(spx_ctx *ctx, const spx_linear *l, float **out)
+{
+    size_t bytes;
+    *out = NULL;
+    if (spx_ckd_mul3_size(l->rows, l->cols, sizeof(float), &bytes))
+        return spx_err_set(ctx, SPX_E_OVERFLOW, "linear [%u x %u]: fp32 size overflows", l->rows, l->cols);
+    *out = malloc(bytes ? bytes : 1);
+    if (!*out)
+        return spx_err_set(ctx, SPX_E_NOMEM, "out of memory for an fp32 [%u x %u] weight (%zu bytes)", l->rows, l->cols,
+                           bytes);
+    spx_kmat_unpack_f32(l->km, *out);
+    return 0;
+}
+
+int spx_linear_to_f32(spx_ctx *ctx, spx_linear *l)
+{
+    int rc = 0;
+    float *w = NULL;
+    if (l->kind != SPX_LINEAR_KMAT)
+        return 0;
+    SPX_TRY(rc, unpack_owned(ctx, l, &w));
+    spx_kmat_free(l->km);
+    spx_kmat_free(l->kp);
+    l->km = l->kp = NULL;
+    l->kind = SPX_LINEAR_DENSE;
+    l->w = l->owned = w;
+done:
+    return rc;
+}
+
+int spx_linear_weights_differ(spx_ctx *ctx, const spx_linear *a, const spx_linear *b, int *differ)
+{
+    int rc = 0;
+    float *wa = NULL, *wb = NULL;
+    const float *pa = a->w, *pb = b->w;
+    *differ = 1;
+    if (!spx_linear_present(a) || !spx_linear_present(b) || a->rows != b->rows || a->cols != b->cols)
+        SPX_FAIL(ctx, rc, SPX_E_ARG, "linear comparison: layers absent or of different shapes ([%u x %u], [%u x %u])",
+                 a->rows, a->cols, b->rows, b->cols);
+    if (a->kind == SPX_LINEAR_KMAT) {
+        SPX_TRY(rc, unpack_owned(ctx, a, &wa));
+        pa = wa;
+    }
+    if (b->kind == SPX_LINEAR_KMAT) {
+        SPX_TRY(rc, unpack_owned(ctx, b, &wb));
+        pb = wb;
+    }
+    *differ = !a->bias != !b->bias || memcmp(pa, pb, (size_t)a->rows * a->cols * sizeof(float)) != 0 ||
+              (a->bias && memcmp(a->bias, b->bias, a->rows * sizeof(float)) != 0);
+done:
+    free(wa);
+    free(wb);
+    return rc;
+}
+
+/* Dense F16/BF16 KMAT on a long batch: fp32 weights in a scratch buffer, then sgemm. Returns 0
+ * when the scratch cannot be allocated (the caller runs the kernels instead). */
+static int sgemm_converted(const spx_linear *l, const float *X, size_t n, float *Y)
+{
+    float *w = malloc((size_t)l->rows * l->cols * sizeof *w);
+    if (!w)
+        return 0;
+    spx_kmat_unpack_f32(l->km, w);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)l->rows, (blasint)l->cols, 1.0f, X,
+                (blasint)l->cols, w, (blasint)l->cols, 0.0f, Y, (blasint)l->rows);
+    free(w);
+    return 1;
 }
 
 void spx_linear_forward(const spx_linear *l, const float *X, size_t n, float *Y)
@@ -112,7 +223,14 @@ void spx_linear_forward(const spx_linear *l, const float *X, size_t n, float *Y)
     const blasint rows = (blasint)l->rows, cols = (blasint)l->cols;
     if (n == 0)
         return;
-    if (n == 1)
+    if (l->kind == SPX_LINEAR_KMAT) {
+        if (n == 1)
+            spx_kmat_matvec(l->km, X, Y);
+        else if (l->kp)
+            spx_kmat_matmul(l->kp, X, n, Y);
+        else if (n < SPX_LINEAR_SGEMM_MIN_N || !sgemm_converted(l, X, n, Y))
+            spx_kmat_matmul(l->km, X, n, Y);
+    } else if (n == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, l->w, cols, X, 1, 0.0f, Y, 1);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, rows, cols, 1.0f, X, cols,

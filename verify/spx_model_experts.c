@@ -361,12 +361,12 @@ done:
 
 static double lin_dense(const spx_linear *l)
 {
-    return l->w ? 2.0 * (double)l->rows * (double)l->cols : 0.0;
+    return spx_linear_present(l) ? 2.0 * (double)l->rows * (double)l->cols : 0.0;
 }
 
 static double lin_sparse(const spx_linear *l)
 {
-    return l->w ? 2.0 * (double)l->nnz : 0.0;
+    return spx_linear_present(l) ? 2.0 * (double)l->nnz : 0.0;
 }
 
 static double router_flops(const spx_router *r)

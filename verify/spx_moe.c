@@ -108,14 +108,14 @@ static int check_expert(spx_ctx *ctx, uint32_t layer, const char *base, uint32_t
                         uint32_t cols, int want)
 {
     if (!want) {
-        if (l->w)
+        if (spx_linear_present(l))
             return spx_err_set(ctx, SPX_E_SHAPE, "moe attach: block %u: %s expert %u given for a non-gated FFN",
                                layer, base, e);
         return 0;
     }
-    if (!l->w || l->rows != rows || l->cols != cols)
+    if (!spx_linear_present(l) || l->rows != rows || l->cols != cols)
         return spx_err_set(ctx, SPX_E_SHAPE, "moe attach: block %u: %s expert %u is %s [%u x %u], want [%u x %u]",
-                           layer, base, e, l->w ? "shaped" : "missing", l->rows, l->cols, rows, cols);
+                           layer, base, e, spx_linear_present(l) ? "shaped" : "missing", l->rows, l->cols, rows, cols);
     return 0;
 }
 

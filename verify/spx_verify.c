@@ -94,21 +94,20 @@ static const spx_linear *layer_linear(const spx_layer *L, int i)
     }
 }
 
-/* A per-linear comparison needs both layers as plain dense fp32 matrices of one shape. */
+/* A per-linear comparison needs both layers present with one shape (dense fp32 or packed). */
 static int linear_comparable(const spx_linear *c, const spx_linear *r)
 {
-    return c->kind == SPX_LINEAR_DENSE && r->kind == SPX_LINEAR_DENSE && c->w && r->w && c->rows == r->rows &&
-           c->cols == r->cols;
+    return spx_linear_present(c) && spx_linear_present(r) && c->rows == r->rows && c->cols == r->cols;
 }
 
+/* 1 when the weights differ; packed layers are compared as their fp32 values. When that cannot be
+ * done (out of memory) the layer is reported as differing: computing its figures is harmless. */
 static int linear_differs(const spx_linear *c, const spx_linear *r)
 {
-    size_t nw = (size_t)c->rows * c->cols;
-    if (!c->bias != !r->bias)
-        return 1;
-    if (memcmp(c->w, r->w, nw * sizeof(float)) != 0)
-        return 1;
-    return c->bias && memcmp(c->bias, r->bias, c->rows * sizeof(float)) != 0;
+    spx_ctx tmp = SPX_CTX_INIT;
+    int differ = 1;
+    (void)spx_linear_weights_differ(&tmp, c, r, &differ);
+    return differ;
 }
 
 static float *alloc_f(spx_ctx *ctx, size_t a, size_t b, const char *what, int *rc)

@@ -309,6 +309,7 @@ static void test_cli(spx_model *model, const char *path)
     uint32_t tok[40];
     uint64_t s = 5;
     spx_state *st = NULL;
+    spx_model *km = NULL;   /* the CLI runs the packed kernels (SPX_MODEL_KERNELS): compare bits with those */
     spx_ppl_result r;
     spx_flops fl;
     float *lg = malloc(5 * V * sizeof(float)), *dump = malloc(5 * V * sizeof(float));
@@ -317,13 +318,16 @@ static void test_cli(spx_model *model, const char *path)
         fprintf(stderr, "SPX is not set: CLI checks skipped\n");
         goto done;
     }
+    CHECK_RC(spx_model_open(&ctx, path, SPX_MODEL_KERNELS, &km), 0);
+    if (!km)
+        goto done;
     for (int i = 0; i < 40; i++)
         tok[i] = (uint32_t)(spx_test_rand(&s) % V);
     CHECK(tmv_write_tokens(ptok, tok, 40) == 0);
-    CHECK_RC(spx_state_new(&ctx, model, 13, 13, &st), 0);
+    CHECK_RC(spx_state_new(&ctx, km, 13, 13, &st), 0);
     if (!st)
         goto done;
-    CHECK_RC(spx_ppl_eval(&ctx, model, st, tok, 40, 13, 0, NULL, &r), 0);
+    CHECK_RC(spx_ppl_eval(&ctx, km, st, tok, 40, 13, 0, NULL, &r), 0);
     spx_model_flops(model, &fl);
     snprintf(cmd, sizeof cmd, "'%s' ppl '%s' --tokens '%s' --ctx 13 --json", spx, path, ptok);
     CHECK(tmv_sh(cmd, out, sizeof out) == 0);
@@ -342,7 +346,7 @@ static void test_cli(spx_model *model, const char *path)
     snprintf(cmd, sizeof cmd, "'%s' run '%s' --prompt-ids 1,2,3,4,5 --steps 0 --dump-logits '%s'", spx, path, pdump);
     CHECK(tmv_sh(cmd, out, sizeof out) == 0);
     spx_state_reset(st);
-    CHECK_RC(spx_forward(&ctx, model, st, (const uint32_t[]){1, 2, 3, 4, 5}, 5, lg, NULL), 0);
+    CHECK_RC(spx_forward(&ctx, km, st, (const uint32_t[]){1, 2, 3, 4, 5}, 5, lg, NULL), 0);
     fp = fopen(pdump, "rb");
     CHECK(fp && fread(dump, sizeof(float), 5 * V, fp) == 5 * V);
     if (fp)
@@ -350,6 +354,7 @@ static void test_cli(spx_model *model, const char *path)
     CHECK(memcmp(dump, lg, 5 * V * sizeof(float)) == 0);
 done:
     spx_state_free(st);
+    spx_model_free(km);
     free(lg), free(dump);
 }
 

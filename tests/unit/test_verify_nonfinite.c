@@ -65,9 +65,8 @@ static int check(const char *path, char *msg, size_t len)
 
 int spx_test_main(void)
 {
-    const char *tmp = getenv("SPX_TMP");
     char path[512], msg[SPX_MSG_MAX];
-    snprintf(path, sizeof path, "%s/nf.spx", tmp && *tmp ? tmp : "/tmp");
+    snprintf(path, sizeof path, "%s/nf.spx", spx_test_tmpdir());
 
     CHECK_RC(write_file(path, -1, 0.0f, SPX_DTYPE_F32, SPX_ENC_DENSE), 0);
     CHECK_RC(check(path, msg, sizeof msg), 0);
