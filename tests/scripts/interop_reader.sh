@@ -54,6 +54,13 @@ for dt in f32 f16 bf16; do
   $SPX convert $T/syn_$dt -o $T/syn_$dt.spx >/dev/null || fail "convert $dt"
   check_file $T/syn_$dt.spx
 done
+# other architectures (learned positions, norm biases, split fused qkv): container + every tensor
+for a in gpt2 gpt_neox opt; do
+  $SPX synth -o $T/arch_$a --arch $a --seed 3 >/dev/null && $SPX convert $T/arch_$a -o $T/arch_$a.spx >/dev/null \
+    || { fail "synth/convert $a"; continue; }
+  $PY check $T/arch_$a.spx >$T/r.txt || fail "$a: $(cat $T/r.txt)"
+  echo "  arch_$a.spx: $(cat $T/r.txt)"
+done
 S=$T/syn_f32.spx
 $SPX prune $S -o $T/p50.spx --method magnitude --sparsity 0.5 --encoding bitmask >/dev/null || fail "prune 50%"
 $SPX prune $S -o $T/p24.spx --method magnitude --nm 2:4 --encoding nm >/dev/null || fail "prune 2:4"
