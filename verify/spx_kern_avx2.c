@@ -16,8 +16,14 @@
 
 #include "spx_kern_int.h"
 
+/* every function of this file is compiled for the ISA; the dispatcher calls them only when the
+ * CPU has it (clang ignores GCC target pragmas and has its own attribute form) */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,popcnt"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,popcnt")
+#endif
 
 #define KI static inline __attribute__((always_inline))
 
@@ -425,7 +431,11 @@ void spx_kern_panel_avx2(const spx_kmat *m, const float *Xt, size_t nb, size_t n
     tab[nb == 16 ? 0 : nb == 32 ? 1 : 2][d](m, Xt, nt, Y, ldy, r0, r1);
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else
 typedef int spx_kern_avx2_unused_;

@@ -14,6 +14,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define SPX_KERN_X86 1
+#include <cpuid.h>
 #else
 #define SPX_KERN_X86 0
 #endif
@@ -38,6 +39,15 @@ static const kops g_ops[SPX_KISA_COUNT] = {
 
 static atomic_int g_isa;   /* SPX_KISA_*, 0 = not chosen yet */
 
+#if SPX_KERN_X86
+/* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c" */
+static int has_f16c(void)
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+}
+#endif
+
 int spx_kern_isa_supported(int isa)
 {
     switch (isa) {
@@ -46,7 +56,7 @@ int spx_kern_isa_supported(int isa)
         return 1;
 #if SPX_KERN_X86
     case SPX_KISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c() &&
                __builtin_cpu_supports("popcnt");
     case SPX_KISA_AVX512:
         return spx_kern_isa_supported(SPX_KISA_AVX2) && __builtin_cpu_supports("avx512f") &&
