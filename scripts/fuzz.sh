@@ -58,7 +58,7 @@ dict() {
   esac
 }
 
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DSPX_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DSPX_FUZZ=ON -DSPX_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j2 --target fuzz_seedgen >"$BUILD/fuzz-build.log" 2>&1 ||
   { tail -30 "$BUILD/fuzz-build.log" >&2; exit 1; }
 # each target on its own: one that does not build (e.g. a module clang cannot compile) is reported

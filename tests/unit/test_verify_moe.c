@@ -77,6 +77,9 @@ static void add_router(tmv_model *m, uint32_t l, const char *base, uint32_t in_d
 }
 
 /* Copy of tensor `src` (data) under a new name and expert index. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
 static void add_copy(tmv_model *m, const char *src, uint32_t l, uint32_t e, const char *fmt, ...)
 {
     tmv_tensor *s = tmv_find(m, "%s", src), *t;

@@ -47,6 +47,9 @@ static inline void tmv_vname(char *buf, const char *fmt, va_list ap)
 }
 
 /* Add a tensor [d0] (d1 == 0) or [d0 x d1] of offset + scale * N(0, 1) values. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 9, 10)))
+#endif
 static inline float *tmv_add(tmv_model *m, int role, uint32_t layer, uint32_t expert, uint64_t d0, uint64_t d1,
                              double scale, double offset, const char *fmt, ...)
 {
@@ -73,6 +76,9 @@ static inline float *tmv_add(tmv_model *m, int role, uint32_t layer, uint32_t ex
     return t->data;
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
 static inline tmv_tensor *tmv_find(const tmv_model *m, const char *fmt, ...)
 {
     char name[96];
