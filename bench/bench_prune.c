@@ -1,5 +1,6 @@
 /* bench_prune.c: time the one-shot pruning kernels of prune/ on synthetic data and compare each
- * stage with its flop floor at the GEMM rates measured in the same run.
+ * stage with its flop floor at a GEMM rate measured in the same run, right before every timed
+ * repeat (the host is shared: a rate taken minutes earlier says little).
  *
  *   bench_prune [--quick | --full] [--large] [--repeats N]
  *     default   768x3072 layer (rows x cols), 16 x 2048 calibration tokens
@@ -7,9 +8,13 @@
  *     --full    768x3072 layer, 128 x 2048 tokens (the SparseGPT default calibration)
  *     --large   also a 4096x11008 layer with 128 x 2048 tokens (~2.5 GB, minutes; 1 repeat)
  * Run with OPENBLAS_CORETYPE=SkylakeX on Zen 5 (see shared notes: the default pick is Haswell).
- * Times are medians over the repeats (default 3). Floors: Hessian = T c^2 flops (ssyrk) at the
- * sgemm rate; inverse = 2c^3/3 (dpotrf + dtrtri) at the dgemm rate; sweep = the lazy-update
- * sgemm flops + the in-block updates at the sgemm rate. */
+ * Per stage and repeat: one reference GEMM of the stage's size class, then the stage; the table
+ * gives the median stage time, the median reference rate and the median of the per-repeat ratios
+ * stage time / floor time. Floors and their references:
+ *   Hessian  T c^2 flops (ssyrk, half of X^T X)  at sgemm [c x c] = X^T X, K = min(chunk, 2048)
+ *   inverse  2c^3/3 (dpotrf c^3/3 + dtrtri c^3/3) at square dgemm of order min(c, 3072)
+ *   sweep    the lazy-update sgemm flops + the in-block updates (about half the columns pruned)
+ *            at sgemm [rows x cols] with K = 512 (the lazy update's M, N, a few blocks deep) */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,46 +64,70 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-typedef struct rates { double sgemm, dgemm; } rates;
-
-/* GFLOP/s of square sgemm and dgemm of order n (median of 3 after a warm-up) */
-static rates measure_rates(size_t n)
+/* GFLOP/s of one row-major sgemm C[M x N] = A[M x K] B[K x N] (A, B, C supplied, any values) */
+static double sgemm_rate(size_t M, size_t N, size_t K, const float *A, const float *B, float *C)
 {
-    rates r;
-    float *a = xmalloc(n * n * sizeof(float)), *c = xmalloc(n * n * sizeof(float));
-    double *da = xmalloc(n * n * sizeof(double)), *dc = xmalloc(n * n * sizeof(double)), t[3];
-    for (size_t i = 0; i < n * n; i++) {
-        a[i] = urand();
-        da[i] = (double)a[i];
-    }
-    int N = (int)n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, N, 1.0f, a, N, a, N, 0.0f, c, N);
-    for (int k = 0; k < 3; k++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, N, 1.0f, a, N, a, N, 0.0f, c, N);
-        t[k] = now() - t0;
-    }
-    r.sgemm = 2.0 * (double)n * (double)n * (double)n / median(t, 3) * 1e-9;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, N, 1.0, da, N, da, N, 0.0, dc, N);
-    for (int k = 0; k < 3; k++) {
-        double t0 = now();
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, N, 1.0, da, N, da, N, 0.0, dc, N);
-        t[k] = now() - t0;
-    }
-    r.dgemm = 2.0 * (double)n * (double)n * (double)n / median(t, 3) * 1e-9;
-    free(a);
-    free(c);
-    free(da);
-    free(dc);
-    return r;
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)K, B,
+                (int)N, 0.0f, C, (int)N);
+    return 2.0 * (double)M * (double)N * (double)K / (now() - t0) * 1e-9;
 }
 
-static void row(const char *stage, double sec, double gflop, double rate)
+/* GFLOP/s of a square dgemm of order n on scratch of 3 n^2 doubles */
+static double dgemm_rate(size_t n, double *buf)
 {
-    if (gflop > 0)
-        printf("  %-26s %9.3f %9.1f %9.3f %7.2f\n", stage, sec, gflop, gflop / rate, sec / (gflop / rate));
-    else
-        printf("  %-26s %9.3f %9s %9s %7s\n", stage, sec, "-", "-", "-");
+    double t0 = now();
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, buf, (int)n,
+                buf + n * n, (int)n, 0.0, buf + 2 * n * n, (int)n);
+    return 2.0 * (double)n * (double)n * (double)n / (now() - t0) * 1e-9;
+}
+
+/* reference GEMM shapes and their scratch: one allocation big enough for every shape */
+typedef struct refbuf {
+    float *a, *b, *c;
+    double *d;
+    size_t dn;
+} refbuf;
+
+static void refbuf_init(refbuf *r, size_t rows, size_t cols, size_t hk)
+{
+    size_t na = cols * hk > rows * 512 ? cols * hk : rows * 512;
+    size_t nb = cols * hk > 512 * cols ? cols * hk : 512 * cols;
+    size_t nc = cols * cols > rows * cols ? cols * cols : rows * cols;
+    r->a = xmalloc(na * sizeof(float));
+    r->b = xmalloc(nb * sizeof(float));
+    r->c = xmalloc(nc * sizeof(float));
+    r->dn = cols < 3072 ? cols : 3072;
+    r->d = xmalloc(3 * r->dn * r->dn * sizeof(double));
+    for (size_t i = 0; i < na; i++)
+        r->a[i] = urand();
+    for (size_t i = 0; i < nb; i++)
+        r->b[i] = urand();
+    for (size_t i = 0; i < 3 * r->dn * r->dn; i++)
+        r->d[i] = (double)urand();
+}
+
+static void refbuf_free(refbuf *r)
+{
+    free(r->a);
+    free(r->b);
+    free(r->c);
+    free(r->d);
+}
+
+/* stage row: times t[reps], reference rates rate[reps] (GFLOP/s), floor flops gflop */
+static void row(const char *stage, double *t, double *rate, int reps, double gflop)
+{
+    double ratio[16];
+    for (int k = 0; k < reps; k++)
+        ratio[k] = gflop > 0 ? t[k] / (gflop / rate[k]) : 0;
+    double mr = median(ratio, reps), mt = median(t, reps);
+    if (gflop > 0) {
+        double mrate = median(rate, reps);
+        printf("  %-26s %9.3f %9.1f %9.1f %9.3f %7.2f\n", stage, mt, gflop, mrate, gflop / mrate, mr);
+    } else {
+        printf("  %-26s %9.3f %9s %9s %9s %7s\n", stage, mt, "-", "-", "-", "-");
+    }
 }
 
 static int die(const spx_ctx *ctx)
@@ -119,7 +148,7 @@ static double sweep_gflop(size_t rows, size_t cols, size_t B, double s)
     return f * 1e-9;
 }
 
-static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int reps, rates r)
+static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int reps)
 {
     spx_ctx ctx = SPX_CTX_INIT;
     spx_hessian *h = NULL;
@@ -131,7 +160,10 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
     size_t ctok = chunk * seqlen;
     float *X = xmalloc(ctok * cols * sizeof(float)), *W0 = xmalloc(rows * cols * sizeof(float)),
           *W = xmalloc(rows * cols * sizeof(float)), *Wref = NULL;
-    double *scale = xmalloc(cols * sizeof(double)), t[16], tok = (double)(nseq * seqlen);
+    double *scale = xmalloc(cols * sizeof(double)), t[16], rt[16], tok = (double)(nseq * seqlen);
+    size_t hk = ctok < 2048 ? ctok : 2048;   /* K of the Hessian's reference sgemm */
+    refbuf rb;
+    refbuf_init(&rb, rows, cols, hk);
     for (size_t j = 0; j < cols; j++)
         scale[j] = exp(1.5 * (double)urand());
     for (size_t i = 0; i < ctok; i++)
@@ -144,13 +176,14 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
 
     printf("\nlayer %zu x %zu (rows x cols), calibration %zu x %zu tokens, ssyrk chunk %zu sequences\n",
            rows, cols, nseq, seqlen, chunk);
-    printf("  %-26s %9s %9s %9s %7s\n", "stage", "median s", "GFLOP", "floor s", "ratio");
+    printf("  %-26s %9s %9s %9s %9s %7s\n", "stage", "median s", "GFLOP", "ref GF/s", "floor s", "ratio");
     int hreps = cols > 4096 ? 1 : reps;
     /* per-sequence adds (the reference's granularity) vs chunks of several sequences; the data
      * of the chunk buffer is reused (timing does not depend on values). The large layer only
      * runs the chunked variant (each run takes minutes). */
     for (int k = 0; k < hreps && cols <= 4096; k++) {
         spx_hessian_reset(h);
+        rt[k] = sgemm_rate(cols, cols, hk, rb.a, rb.b, rb.c);
         double t0 = now();
         for (size_t s = 0; s < nseq; s++)
             if (spx_hessian_add(&ctx, h, X + (s % chunk) * seqlen * cols, seqlen) != 0)
@@ -158,9 +191,10 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
         t[k] = now() - t0;
     }
     if (cols <= 4096)
-        row("hessian, per sequence", median(t, hreps), tok * (double)cols * (double)cols * 1e-9, r.sgemm);
+        row("hessian, per sequence", t, rt, hreps, tok * (double)cols * (double)cols * 1e-9);
     for (int k = 0; k < hreps; k++) {
         spx_hessian_reset(h);
+        rt[k] = sgemm_rate(cols, cols, hk, rb.a, rb.b, rb.c);
         double t0 = now();
         for (size_t s = 0; s < nseq; s += chunk) {
             size_t b = nseq - s < chunk ? nseq - s : chunk;
@@ -169,19 +203,20 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
         }
         t[k] = now() - t0;
     }
-    row("hessian, chunked", median(t, hreps), tok * (double)cols * (double)cols * 1e-9, r.sgemm);
+    row("hessian, chunked", t, rt, hreps, tok * (double)cols * (double)cols * 1e-9);
 
     spx_prune_opts o = SPX_PRUNE_OPTS_INIT;
     spx_sparsegpt_inv *f = NULL;
     for (int k = 0; k < reps; k++) {
         spx_sparsegpt_inv_free(f);
         f = NULL;
+        rt[k] = dgemm_rate(rb.dn, rb.d);
         double t0 = now();
         if (spx_sparsegpt_factor(&ctx, spx_hessian_matrix(h), cols, &o, &f) != 0)
             return die(&ctx);
         t[k] = now() - t0;
     }
-    row("inverse (potrf+trtri, f64)", median(t, reps), 2.0 / 3.0 * pow((double)cols, 3) * 1e-9, r.dgemm);
+    row("inverse (potrf+trtri, f64)", t, rt, reps, 2.0 / 3.0 * pow((double)cols, 3) * 1e-9);
 
     const char *names[2] = {"sweep 50%", "sweep 2:4"};
     double es[2] = {0, 0};
@@ -190,12 +225,13 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
         o.nm_m = v ? 4 : 0;
         for (int k = 0; k < reps; k++) {
             memcpy(W, W0, rows * cols * sizeof(float));
+            rt[k] = sgemm_rate(rows, cols, 512, rb.a, rb.b, rb.c);
             double t0 = now();
             if (spx_sparsegpt_sweep(&ctx, W, rows, cols, f, &o, NULL) != 0)
                 return die(&ctx);
             t[k] = now() - t0;
         }
-        row(names[v], median(t, reps), sweep_gflop(rows, cols, (size_t)o.blocksize, 0.5), r.sgemm);
+        row(names[v], t, rt, reps, sweep_gflop(rows, cols, (size_t)o.blocksize, 0.5));
         if (v == 0) {
             Wref = xmalloc(rows * cols * sizeof(float));
             memcpy(Wref, W, rows * cols * sizeof(float));
@@ -209,7 +245,7 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
             return die(&ctx);
         t[k] = now() - t0;
     }
-    row("wanda 50%", median(t, reps), 0, r.sgemm);
+    row("wanda 50%", t, rt, reps, 0);
     if (spx_prune_recon_error(&ctx, W0, W, rows, cols, spx_hessian_matrix(h), &es[1]) != 0)
         return die(&ctx);
     for (int k = 0; k < reps; k++) {
@@ -219,7 +255,7 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
             return die(&ctx);
         t[k] = now() - t0;
     }
-    row("magnitude 50%", median(t, reps), 0, r.sgemm);
+    row("magnitude 50%", t, rt, reps, 0);
     double em = 0, t0 = now();
     if (spx_prune_recon_error(&ctx, W0, Wref, rows, cols, spx_hessian_matrix(h), &es[0]) != 0 ||
         spx_prune_recon_error(&ctx, W0, W, rows, cols, spx_hessian_matrix(h), &em) != 0)
@@ -233,6 +269,7 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
     free(W);
     free(Wref);
     free(scale);
+    refbuf_free(&rb);
     return 0;
 }
 
@@ -261,15 +298,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_prune: --repeats must be in 1..15\n");
         return 2;
     }
+    {
+        char line[256], model[200] = "?";
+        FILE *fp = fopen("/proc/cpuinfo", "r");
+        while (fp && fgets(line, sizeof line, fp))
+            if (sscanf(line, "model name : %199[^\n]", model) == 1)
+                break;
+        if (fp)
+            fclose(fp);
+        printf("machine: %s\n", model);
+    }
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("bench_prune: OpenBLAS %d threads, core %s (OPENBLAS_CORETYPE=%s), %d repeats\n",
            openblas_get_num_threads(), openblas_get_corename(), ct ? ct : "unset", reps);
-    rates r = measure_rates(2048);
-    printf("GEMM rates (order 2048): sgemm %.1f GFLOP/s, dgemm %.1f GFLOP/s\n", r.sgemm, r.dgemm);
     size_t nseq = quick ? 4 : full ? 128 : 16, seqlen = quick ? 512 : 2048;
-    if (bench_layer(768, 3072, nseq, seqlen, reps, r) != 0)
+    if (bench_layer(768, 3072, nseq, seqlen, reps) != 0)
         return 1;
-    if (large && bench_layer(4096, 11008, 128, 2048, 1, r) != 0)
+    if (large && bench_layer(4096, 11008, 128, 2048, 1) != 0)
         return 1;
     return 0;
 }

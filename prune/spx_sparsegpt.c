@@ -197,6 +197,7 @@ done:
 typedef struct sweep_buf {
     float *Wb, *Err, *S, *Ub;
     uint8_t *mask;
+    size_t *hist;      /* [2048] radix-select histogram */
 } sweep_buf;
 
 /* w[0..n) -= e * u[0..n). Unrolled by 8 with restrict so that GCC's -O2 (very cheap cost
@@ -219,7 +220,10 @@ static void sub_scaled(float *restrict w, const float *restrict u, float e, size
 }
 
 /* Process the rows of one block in Wb (ld nb), all mask decisions already in `mask` for the
- * unstructured case; N:M decisions are made here on the current weights. */
+ * unstructured case; N:M decisions are made here on the current weights.
+ * (A two-level variant that moved the in-block updates of 32-column sub-blocks into sgemm was
+ * measured and dropped: on the shared 2-core host the many small threaded sgemm calls cost more
+ * in OpenBLAS thread hand-overs than the row pass they replace.) */
 static void sweep_block_rows(const spx_prune_opts *o, size_t rows, size_t nb, sweep_buf *b,
                              double *loss, uint64_t *pruned)
 {
@@ -259,6 +263,49 @@ static void sweep_block_rows(const spx_prune_opts *o, size_t rows, size_t nb, sw
     }
 }
 
+/* Exact k-th smallest (0-based) of n non-negative scores, by radix selection on the IEEE bits
+ * (for floats >= +0, including +Inf, the unsigned bit patterns sort like the values): three
+ * histogram passes over 11 + 11 + 10 bits, O(n) and branch-light, instead of a comparison
+ * introselect. Returns the same value as spx_prune_kth_float (the value at rank k is unique),
+ * so the masks are bitwise the same. Returns 0 and leaves *out unset when a score is negative
+ * or NaN (the caller then falls back to the comparison select). hist: 2048 entries. */
+static int kth_nonneg(const float *a, size_t n, size_t k, size_t *hist, float *out)
+{
+    static const unsigned shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
+    uint32_t prefix = 0, pmask = 0, maxbits = 0;
+    for (int p = 0; p < 3; p++) {
+        size_t nbins = (size_t)1 << width[p];
+        uint32_t bm = (uint32_t)nbins - 1u;
+        memset(hist, 0, nbins * sizeof *hist);
+        if (p == 0) {
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u;
+                memcpy(&u, &a[i], sizeof u);
+                maxbits = u > maxbits ? u : maxbits;
+                hist[u >> shift[0]]++;
+            }
+            if (maxbits > 0x7f800000u)
+                return 0;   /* sign bit set or NaN */
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u;
+                memcpy(&u, &a[i], sizeof u);
+                if ((u & pmask) == prefix)
+                    hist[(u >> shift[p]) & bm]++;
+            }
+        }
+        size_t bin = 0;
+        while (k >= hist[bin]) {   /* rank k lies in this pass's bins: terminates below nbins */
+            k -= hist[bin];
+            bin++;
+        }
+        prefix |= (uint32_t)bin << shift[p];
+        pmask |= bm << shift[p];
+    }
+    memcpy(out, &prefix, sizeof *out);
+    return 1;
+}
+
 int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
                         const spx_sparsegpt_inv *f, const spx_prune_opts *o, spx_prune_report *rep)
 {
@@ -285,7 +332,8 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
     b.S = malloc(bytes);
     b.mask = calloc(rows * B, 1);
     b.Ub = malloc(B * B * sizeof(float));
-    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub)
+    b.hist = malloc(2048 * sizeof *b.hist);
+    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.hist)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
 
     if (f->ndead)
@@ -307,13 +355,20 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
             size_t k = (size_t)floor((double)numel * o->sparsity);
             if (k >= numel)
                 k = numel - 1;
+            float thresh;
+            for (size_t a = 0; a < nb; a++) {
+                float d = b.Ub[a * nb + a];
+                b.Err[a] = d * d;   /* Err is free here: the squared diagonal */
+            }
             for (size_t r = 0; r < rows; r++)
                 for (size_t a = 0; a < nb; a++) {
-                    float d = b.Ub[a * nb + a], w = b.Wb[r * nb + a];
-                    b.S[r * nb + a] = (w * w) / (d * d);
+                    float w = b.Wb[r * nb + a];
+                    b.S[r * nb + a] = (w * w) / b.Err[a];
                 }
-            memcpy(b.Err, b.S, numel * sizeof(float));   /* Err is free here: select on a copy */
-            float thresh = spx_prune_kth_float(b.Err, numel, k);
+            if (!kth_nonneg(b.S, numel, k, b.hist, &thresh)) {
+                memcpy(b.Err, b.S, numel * sizeof(float));   /* select on a copy */
+                thresh = spx_prune_kth_float(b.Err, numel, k);
+            }
             for (size_t q = 0; q < numel; q++)
                 b.mask[q] = b.S[q] <= thresh;
         }
@@ -340,6 +395,7 @@ done:
     free(b.S);
     free(b.mask);
     free(b.Ub);
+    free(b.hist);
     return rc;
 }
 
