@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "spx_archmap.h"
 #include "spx_ckd.h"
@@ -494,6 +496,25 @@ done:
     return rc;
 }
 
+/* Memory bound: the input tensor was read through a private read-only file map; tell the kernel
+ * its pages are not needed any more, so the resident set stays near one tensor instead of growing
+ * to the checkpoint size (they are clean file pages: a later read, e.g. the k/v parts of a fused
+ * qkv tensor, simply faults them in again). Advisory; failures are ignored. */
+static void drop_pages(const plan_item *p)
+{
+    unsigned bits = spx_st_dtype_bits(p->dtype);
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a, b;
+    if (!bits || pg <= 0 || !p->data || p->numel > UINT64_MAX / bits)
+        return;
+    a = (uintptr_t)p->data;
+    b = a + (uintptr_t)((p->numel * bits + 7) / 8);
+    a = (a + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;   /* whole pages inside the tensor only */
+    b = b / (uintptr_t)pg * (uintptr_t)pg;
+    if (b > a)
+        (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
 static int write_all(conv *c)
 {
     int rc = 0;
@@ -511,6 +532,7 @@ static int write_all(conv *c)
     for (size_t i = 0; i < c->n_plan; i++) {
         spx_progress_report(&c->o->progress, "convert", i, c->n_plan);
         SPX_TRY(rc, write_one(c, w, &c->plan[i]));
+        drop_pages(&c->plan[i]);
     }
     W(spx_writer_finish(w));
 #undef W
