@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int spx_io_read_file(spx_ctx *ctx, const char *path, const char *what, uint64_t cap, int cap_code, char **buf,
                      size_t *len)
@@ -44,4 +47,36 @@ done:
         fclose(fp);
     free(b);
     return rc;
+}
+
+int spx_io_map_file(spx_ctx *ctx, const char *path, const char *what, void **map, size_t *len)
+{
+    int rc = 0, fd;
+    struct stat st;
+    *map = NULL;
+    *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: %s is not a regular file", path, what);
+    if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)SIZE_MAX)
+        SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "%s: %s too large to map", path, what);
+    if (st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot map %s: %s", path, what, strerror(errno));
+        *map = m;
+        *len = (size_t)st.st_size;
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+void spx_io_unmap(void *map, size_t len)
+{
+    if (map)
+        munmap(map, len);
 }

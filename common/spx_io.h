@@ -16,4 +16,12 @@
 int spx_io_read_file(spx_ctx *ctx, const char *path, const char *what, uint64_t cap, int cap_code, char **buf,
                      size_t *len);
 
+/* Map the regular file `path` read-only (MAP_PRIVATE) for parsing in place: *map receives the
+ * mapping (NULL for an empty file, which is not an error) and *len its size; release with
+ * spx_io_unmap. `what` names the file's role in messages. Errors: SPX_E_IO (cannot open, not a
+ * regular file, mmap failure), SPX_E_OVERFLOW (larger than the address space). */
+int spx_io_map_file(spx_ctx *ctx, const char *path, const char *what, void **map, size_t *len);
+/* Accepts map == NULL. */
+void spx_io_unmap(void *map, size_t len);
+
 #endif

@@ -5,16 +5,12 @@
  * tables, whose counts are first bounded by the minimum encoded size of an entry. */
 #include "spx_gguf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "spx_ckd.h"
+#include "spx_io.h"
 #include "spx_format.h"
 
 #define MIN_KV_BYTES 14       /* u64 key length + 1 key byte + u32 type + 1 value byte */
@@ -465,32 +461,16 @@ int spx_gguf_open_mem(spx_ctx *ctx, const void *buf, size_t len, const char *lab
 
 int spx_gguf_open(spx_ctx *ctx, const char *path, spx_gguf **out)
 {
-    int rc = 0, fd = -1;
-    struct stat st;
+    int rc = 0;
     spx_gguf *g = calloc(1, sizeof *g);
     *out = NULL;
     if (!g || !(g->path = strdup(path)))
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > (uint64_t)SIZE_MAX)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: not a regular file that can be mapped", path);
-    g->len = (size_t)st.st_size;
-    g->buf = (const unsigned char *)"";
-    if (g->len) {
-        g->map = mmap(NULL, g->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (g->map == MAP_FAILED) {
-            g->map = NULL;
-            SPX_FAIL(ctx, rc, SPX_E_IO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-        g->buf = g->map;
-    }
+    SPX_TRY(rc, spx_io_map_file(ctx, path, "GGUF file", &g->map, &g->len));
+    g->buf = g->map ? (const unsigned char *)g->map : (const unsigned char *)"";
     rc = finish_open(ctx, g, out);
     g = NULL;
 done:
-    if (fd >= 0)
-        close(fd);
     spx_gguf_free(g);
     return rc;
 }
@@ -499,8 +479,7 @@ void spx_gguf_free(spx_gguf *g)
 {
     if (!g)
         return;
-    if (g->map)
-        munmap(g->map, g->len);
+    spx_io_unmap(g->map, g->len);
     for (size_t i = 0; g->kvs && i < g->n_kv; i++)
         free((char *)g->kvs[i].key);
     free(g->kvs);

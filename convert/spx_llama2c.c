@@ -1,17 +1,13 @@
 /* spx_llama2c.c: llama2.c legacy checkpoint reader (layout in spx_llama2c.h). */
 #include "spx_llama2c.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "spx_archmap.h"
 #include "spx_ckd.h"
+#include "spx_io.h"
 
 /* The arrays of the file, in file order. */
 enum { A_EMB, A_RMS_ATT, A_WQ, A_WK, A_WV, A_WO, A_RMS_FFN, A_W1, A_W2, A_W3, A_RMS_FINAL,
@@ -171,32 +167,16 @@ int spx_llama2c_open_mem(spx_ctx *ctx, const void *buf, size_t len, const char *
 
 int spx_llama2c_open(spx_ctx *ctx, const char *path, spx_llama2c **out)
 {
-    int rc = 0, fd = -1;
-    struct stat st;
+    int rc = 0;
     spx_llama2c *m = calloc(1, sizeof *m);
     *out = NULL;
     if (!m || !(m->path = strdup(path)))
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > (uint64_t)SIZE_MAX)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: not a regular file that can be mapped", path);
-    m->len = (size_t)st.st_size;
-    m->buf = (const unsigned char *)"";
-    if (m->len) {
-        m->map = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m->map == MAP_FAILED) {
-            m->map = NULL;
-            SPX_FAIL(ctx, rc, SPX_E_IO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-        m->buf = m->map;
-    }
+    SPX_TRY(rc, spx_io_map_file(ctx, path, "llama2.c checkpoint", &m->map, &m->len));
+    m->buf = m->map ? (const unsigned char *)m->map : (const unsigned char *)"";
     rc = finish_open(ctx, m, out);
     m = NULL;
 done:
-    if (fd >= 0)
-        close(fd);
     spx_llama2c_free(m);
     return rc;
 }
@@ -205,8 +185,7 @@ void spx_llama2c_free(spx_llama2c *m)
 {
     if (!m)
         return;
-    if (m->map)
-        munmap(m->map, m->len);
+    spx_io_unmap(m->map, m->len);
     free(m->path);
     free(m);
 }

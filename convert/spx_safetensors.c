@@ -2,17 +2,13 @@
 #include "spx_safetensors.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "spx_ckd.h"
+#include "spx_io.h"
 #include "spx_half.h"
 
 #define MAX_EXACT_INT 9007199254740992.0   /* 2^53: JSON numbers beyond are not exact doubles */
@@ -382,38 +378,17 @@ int spx_st_open_mem(spx_ctx *ctx, const void *buf, size_t len, const char *label
 
 int spx_st_open(spx_ctx *ctx, const char *path, spx_st_file **out)
 {
-    int rc = 0, fd = -1;
-    struct stat st;
+    int rc = 0;
     spx_st_file *f = NULL;
     *out = NULL;
     f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path)))
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "out of memory");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0)
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        SPX_FAIL(ctx, rc, SPX_E_IO, "%s: not a regular file", path);
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX)
-        SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "%s: file too large to map", path);
-    f->len = (size_t)st.st_size;
-    if (f->len > 0) {
-        f->map = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (f->map == MAP_FAILED) {
-            f->map = NULL;
-            SPX_FAIL(ctx, rc, SPX_E_IO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-        f->buf = f->map;
-    } else {
-        f->buf = (const unsigned char *)"";
-    }
-    close(fd);
-    fd = -1;
+    SPX_TRY(rc, spx_io_map_file(ctx, path, "safetensors file", &f->map, &f->len));
+    f->buf = f->map ? (const unsigned char *)f->map : (const unsigned char *)"";
     rc = finish_open(ctx, f, out);
     f = NULL;
 done:
-    if (fd >= 0)
-        close(fd);
     spx_st_free(f);
     return rc;
 }
@@ -430,8 +405,7 @@ void spx_st_free(spx_st_file *f)
     free(f->t);
     free(f->by_name);
     free(f->hdr);
-    if (f->map)
-        munmap(f->map, f->len);
+    spx_io_unmap(f->map, f->len);
     free(f->path);
     free(f);
 }
