@@ -29,7 +29,7 @@ S=../shared
 if [ -d $S/models/stories260K-hf ]; then
   step "stories260K (../shared/models/stories260K-hf)"
   $SPX convert $S/models/stories260K-hf -o $OUT/stories260K.spx
-  $SPX inspect $OUT/stories260K.spx | head -20
+  $SPX inspect $OUT/stories260K.spx | sed -n '1,20p'   # sed reads everything: no SIGPIPE under pipefail
   $SPX inspect --check $OUT/stories260K.spx
   $SPX ppl $OUT/stories260K.spx --text $S/data/tinystories/tinystories_sample.txt --ctx 256 --doc-sep '<|endoftext|>' | tail -1
   $SPX prune $OUT/stories260K.spx -o $OUT/stories260K-sparsegpt50.spx --method sparsegpt --sparsity 0.5 \
