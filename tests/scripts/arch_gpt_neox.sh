@@ -13,33 +13,7 @@
 # (K=1, sparsity 0) and moefy (all experts) reproduce the dense perplexity.
 source "$SPX_SRC/tests/lib/common.sh"
 need_python
-REF="$SPX_SRC/tests/ref/hf_forward_ref.py"
-T="$SPX_TMP"
-IDS=1,40,7,261,78,83,286,261,76,268,14,22,95,68,102,26,68,102,101,96,267,44,144,227,121,214,276,265
-
-compare() {   # NAME SPX_FILE MODEL_DIR [ref options]
-  local name=$1 spx=$2 dir=$3; shift 3
-  "$SPX" run "$spx" --prompt-ids "$IDS" --steps 0 --dump-logits "$T/$name.f32" >/dev/null 2>"$T/err.txt" \
-    || { fail "$name: spx run failed: $(cat "$T/err.txt")"; return; }
-  local out
-  out=$("$SPX_PYTHON" "$REF" --model "$dir" --tokens "$IDS" --compare "$T/$name.f32" --tol 1e-5 "$@" 2>&1) \
-    || fail "$name: $out"
-  echo "$name: $out"
-}
-greedy() {    # NAME SPX_FILE MODEL_DIR
-  local got want
-  got=$("$SPX" run "$2" --prompt-ids "$IDS" --steps 8 --tokens-out 2>/dev/null | tail -n 1)
-  want=$("$SPX_PYTHON" "$REF" --model "$3" --tokens "$IDS" --greedy 8 | sed -n 's/^greedy //p')
-  [ -n "$want" ] && [ "$got" = "$want" ] || fail "$1 greedy: spx '$got' != reference '$want'"
-  echo "$1 greedy: $got"
-}
-json_field() { sed -n "s/.*\"$1\": \([^,}]*\).*/\1/p"; }
-rel_close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; if (b < 0) b = -b; exit !(d <= t * b) }'; }
-
-"$SPX_PYTHON" -c "
-import numpy as np
-np.random.seed(0)
-np.random.randint(3, 300, size=4096).astype('<u4').tofile('$T/cal.u32')" || fail "token file"
+source "$SPX_SRC/tests/lib/arch.sh"
 
 # --- Pythia-like: parallel residual, rotary_pct 0.25, untied --------------------------------
 N="$T/neox"
