@@ -14,7 +14,7 @@ TRIALS=${SPX_KILL_TRIALS:-20}
 BUDGET=${SPX_KILL_BUDGET:-40}
 RANDOM=4242
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
+source "$SPX_SRC/tests/lib/kill.sh"
 
 "$SPX" synth -o "$T/big" --dim 256 --ffn 768 --layers 8 --heads 8 --kv-heads 4 --vocab 512 >/dev/null ||
   { fail "synth big"; finish; }
@@ -38,34 +38,6 @@ mv "$T/out_prune.spx" "$T/ref_prune.spx"
 "$SPX" inspect --check "$T/ref_prune.spx" >/dev/null || fail "reference prune output does not check"
 [ "$SPX_FAILS" -eq 0 ] || finish
 echo "uninterrupted: convert ${t_conv} ms, prune ${t_prune} ms"
-
-absent=0 complete=0 leftovers=0
-# trial NAME OUT REF RUNTIME_MS cmd...
-trial() {
-  local name=$1 out=$2 ref=$3 t_ms=$4; shift 4
-  rm -f "$out" "$out".tmp.*
-  local delay_ms=$(( RANDOM % (t_ms * 11 / 10 + 1) ))
-  "$@" >/dev/null 2>&1 &
-  local pid=$!
-  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  if [ -e "$out" ]; then
-    complete=$((complete + 1))
-    "$SPX" inspect --check "$out" >/dev/null 2>&1 || fail "$name killed at ${delay_ms} ms: $out exists but does not check"
-    cmp -s "$out" "$ref" || fail "$name killed at ${delay_ms} ms: $out differs from the uninterrupted output"
-  else
-    absent=$((absent + 1))
-  fi
-  local tmps
-  tmps=$(find "$(dirname "$out")" -maxdepth 1 -name "$(basename "$out").tmp.*" | wc -l)
-  leftovers=$((leftovers + tmps))
-  # rerun to completion: same bytes, no temporary file left
-  rm -f "$out" "$out".tmp.*
-  "$@" >/dev/null 2>&1 || fail "$name rerun after kill at ${delay_ms} ms failed"
-  cmp -s "$out" "$ref" || fail "$name rerun after kill at ${delay_ms} ms differs from the uninterrupted output"
-  if compgen -G "$out.tmp.*" >/dev/null; then fail "$name: a completed run left $out.tmp.* behind"; fi
-}
 
 start=$(ms) n=0
 for i in $(seq 1 "$TRIALS"); do

@@ -15,7 +15,7 @@ BUDGET=${SPX_KILL_BUDGET:-50}
 RANDOM=4343
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
+source "$SPX_SRC/tests/lib/kill.sh"
 
 "$SPX" synth -o "$T/mid" --dim 128 --ffn 384 --layers 4 --heads 4 --kv-heads 2 --vocab 512 >/dev/null ||
   { fail "synth"; finish; }
@@ -36,38 +36,6 @@ mv "$T/out_moefy.spx" "$T/ref_moefy.spx"
 "$SPX" inspect --check "$T/ref_moefy.spx" >/dev/null || fail "reference moefy output does not check"
 [ "$SPX_FAILS" -eq 0 ] || finish
 echo "uninterrupted: expand ${t_exp} ms, moefy ${t_moe} ms"
-
-absent=0 complete=0 leftovers=0
-# trial NAME OUT REF RUNTIME_MS cmd...
-trial() {
-  local name=$1 out=$2 ref=$3 t_ms=$4; shift 4
-  rm -f "$out" "$out".tmp.*
-  local delay_ms=$(( RANDOM % (t_ms * 11 / 10 + 1) ))
-  "$@" >/dev/null 2>&1 &
-  local pid=$!
-  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  if [ -e "$out" ]; then
-    complete=$((complete + 1))
-    "$SPX" inspect --check "$out" >/dev/null 2>&1 || fail "$name killed at ${delay_ms} ms: $out exists but does not check"
-    cmp -s "$out" "$ref" || fail "$name killed at ${delay_ms} ms: $out differs from the uninterrupted output"
-  else
-    absent=$((absent + 1))
-  fi
-  local tmps
-  tmps=$(find "$(dirname "$out")" -maxdepth 1 -name "$(basename "$out").tmp.*" | wc -l)
-  leftovers=$((leftovers + tmps))
-  # rerun to completion (temporary files of the killed run still there): same bytes, no new leftovers
-  rm -f "$out"
-  "$@" >/dev/null 2>&1 || fail "$name rerun after kill at ${delay_ms} ms failed"
-  "$SPX" inspect --check "$out" >/dev/null 2>&1 || fail "$name rerun after kill at ${delay_ms} ms does not check"
-  cmp -s "$out" "$ref" || fail "$name rerun after kill at ${delay_ms} ms differs from the uninterrupted output"
-  local after
-  after=$(find "$(dirname "$out")" -maxdepth 1 -name "$(basename "$out").tmp.*" | wc -l)
-  [ "$after" -le "$tmps" ] || fail "$name: a completed run left $out.tmp.* behind"
-  rm -f "$out".tmp.*
-}
 
 start=$(ms) n=0
 for i in $(seq 1 "$TRIALS"); do
