@@ -346,34 +346,6 @@ done:
 
 /* ---- phase 4: tensors --------------------------------------------------------------------- */
 
-/* Index of the first NaN/Inf of n values of spx_st dtype `dt`, or n. */
-static uint64_t first_nonfinite(const void *src, int dt, uint64_t n)
-{
-    const unsigned char *s = src;
-    for (uint64_t i = 0; i < n; i++) {
-        if (dt == SPX_ST_F32) {
-            uint32_t u;
-            memcpy(&u, s + 4 * i, 4);
-            if ((u & 0x7f800000u) == 0x7f800000u)
-                return i;
-        } else {
-            uint16_t u;
-            memcpy(&u, s + 2 * i, 2);
-            if (dt == SPX_ST_F16 ? (u & 0x7c00u) == 0x7c00u : (u & 0x7f80u) == 0x7f80u)
-                return i;
-        }
-    }
-    return n;
-}
-
-static uint64_t first_nonfinite_f32(const float *v, uint64_t n)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return i;
-    return n;
-}
-
 static int spx_of_st(int st_dtype)
 {
     return st_dtype == SPX_ST_F16 ? SPX_DTYPE_F16 : st_dtype == SPX_ST_BF16 ? SPX_DTYPE_BF16 : SPX_DTYPE_F32;
@@ -430,7 +402,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
     }
     if (p->dtype != SPX_ST_F64 && spx_of_st(p->dtype) == out_dt) {
         /* same dtype: check the stored values, copy bytes only when rows must be permuted */
-        if ((bad = first_nonfinite(p->data, p->dtype, p->numel)) < p->numel)
+        if ((bad = spx_first_nonfinite(p->data, out_dt, p->numel)) < p->numel)
             SPX_TRY(rc, nonfinite_err(c, p, bad));
         if (p->xform != SPX_XFORM_NONE) {
             if (!(buf = malloc(bytes ? bytes : 1)))
@@ -444,7 +416,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
         if (!f)
             SPX_FAIL(ctx, rc, SPX_E_NOMEM, "tensor %s: out of memory for %zu bytes", p->canon, f32_bytes);
         decode_f32(p, f);
-        if ((bad = first_nonfinite_f32(f, p->numel)) < p->numel)
+        if ((bad = spx_first_nonfinite(f, SPX_DTYPE_F32, p->numel)) < p->numel)
             SPX_TRY(rc, nonfinite_err(c, p, bad));   /* includes F64 values beyond the F32 range */
         if (p->xform != SPX_XFORM_NONE) {
             if (!(buf2 = malloc(of32_bytes ? of32_bytes : 1)))
@@ -462,7 +434,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
                 spx_f32_to_f16_n(f, buf2, on);
             else
                 spx_f32_to_bf16_n(f, buf2, on);
-            bad = first_nonfinite(buf2, out_dt == SPX_DTYPE_F16 ? SPX_ST_F16 : SPX_ST_BF16, p->onumel);
+            bad = spx_first_nonfinite(buf2, out_dt, p->onumel);
             if (bad < p->onumel)
                 SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "tensor %s (%s): value %g at flat index %llu overflows %s", p->canon,
                          p->src_name, (double)f[bad], (unsigned long long)bad, spx_dtype_name(out_dt));

@@ -369,26 +369,6 @@ static int out_dtype(const gconv *c, uint32_t type)
     return type == SPX_GGML_F16 ? SPX_DTYPE_F16 : type == SPX_GGML_BF16 ? SPX_DTYPE_BF16 : SPX_DTYPE_F32;
 }
 
-/* Index of the first NaN/Inf among n stored values of spx dtype dt (F32/F16/BF16), or n. */
-static uint64_t first_nonfinite(const void *src, int dt, uint64_t n)
-{
-    const unsigned char *s = src;
-    for (uint64_t i = 0; i < n; i++) {
-        if (dt == SPX_DTYPE_F32) {
-            uint32_t u;
-            memcpy(&u, s + 4 * i, 4);
-            if ((u & 0x7f800000u) == 0x7f800000u)
-                return i;
-        } else {
-            uint16_t u;
-            memcpy(&u, s + 2 * i, 2);
-            if (dt == SPX_DTYPE_F16 ? (u & 0x7c00u) == 0x7c00u : (u & 0x7f80u) == 0x7f80u)
-                return i;
-        }
-    }
-    return n;
-}
-
 static int nonfinite_err(gconv *c, const gitem *p, uint64_t bad)
 {
     const spx_gguf_tensor *t = p->t;
@@ -415,7 +395,7 @@ static int write_one(gconv *c, spx_writer *w, const gitem *p)
         SPX_FAIL(ctx, rc, SPX_E_OVERFLOW, "tensor %s: size overflows", p->canon);
     if (t->type != SPX_GGML_Q8_0 && src_dt == dt) {
         /* stored as the output dtype: check and copy the bytes (permuting q/k rows) */
-        if ((bad = first_nonfinite(t->data, dt, t->numel)) < t->numel)
+        if ((bad = spx_first_nonfinite(t->data, dt, t->numel)) < t->numel)
             SPX_TRY(rc, nonfinite_err(c, p, bad));
         if (p->xform != SPX_XFORM_NONE) {
             if (!(buf = malloc(bytes ? bytes : 1)))
@@ -429,9 +409,7 @@ static int write_one(gconv *c, spx_writer *w, const gitem *p)
         if (!f || !(buf2 = malloc(fbytes ? fbytes : 1)))
             SPX_FAIL(ctx, rc, SPX_E_NOMEM, "tensor %s: out of memory for %zu bytes", p->canon, fbytes);
         spx_gguf_to_f32(t, f);
-        for (bad = 0; bad < t->numel && isfinite(f[bad]); bad++)
-            ;
-        if (bad < t->numel)
+        if ((bad = spx_first_nonfinite(f, SPX_DTYPE_F32, t->numel)) < t->numel)
             SPX_TRY(rc, nonfinite_err(c, p, bad));
         g2 = buf2;
         SPX_TRY(rc, spx_xform_apply(ctx, p->xform, c->cfg.head_dim, f, g2, 4, rows, cols));
@@ -441,7 +419,7 @@ static int write_one(gconv *c, spx_writer *w, const gitem *p)
                 spx_f32_to_f16_n(g2, f, n);
             else
                 spx_f32_to_bf16_n(g2, f, n);
-            if ((bad = first_nonfinite(f, dt, t->numel)) < t->numel)
+            if ((bad = spx_first_nonfinite(f, dt, t->numel)) < t->numel)
                 SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "tensor %s: value %g at flat index %llu overflows %s", p->canon,
                          (double)g2[bad], (unsigned long long)bad, spx_dtype_name(dt));
             data = f;

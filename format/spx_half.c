@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "spx_format.h"
+
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
@@ -106,4 +108,23 @@ void spx_f32_to_bf16_n(const float *src, void *dst, size_t n)
         p[2 * i] = (unsigned char)(h & 0xff);
         p[2 * i + 1] = (unsigned char)(h >> 8);
     }
+}
+
+uint64_t spx_first_nonfinite(const void *src, int dtype, uint64_t n)
+{
+    const unsigned char *s = src;
+    for (uint64_t i = 0; i < n; i++) {
+        if (dtype == SPX_DTYPE_F32) {
+            uint32_t u;
+            memcpy(&u, s + 4 * i, 4);
+            if ((u & 0x7f800000u) == 0x7f800000u)   /* all-ones exponent: Inf or NaN */
+                return i;
+        } else {
+            uint16_t u;
+            memcpy(&u, s + 2 * i, 2);
+            if (dtype == SPX_DTYPE_F16 ? (u & 0x7c00u) == 0x7c00u : (u & 0x7f80u) == 0x7f80u)
+                return i;
+        }
+    }
+    return n;
 }
