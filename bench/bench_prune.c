@@ -7,7 +7,8 @@
  *     --quick   768x3072 layer, 4 x 512 tokens, for a smoke run
  *     --full    768x3072 layer, 128 x 2048 tokens (the SparseGPT default calibration)
  *     --large   also a 4096x11008 layer with 128 x 2048 tokens (~2.5 GB, minutes; 1 repeat)
- * Run with OPENBLAS_CORETYPE=SkylakeX on Zen 5 (see shared notes: the default pick is Haswell).
+ * Run with OPENBLAS_CORETYPE=SkylakeX on Zen 5 (see shared notes: the default pick is Haswell) and
+ * OPENBLAS_THREAD_TIMEOUT=22, the two variables the spx CLI sets for itself (cli/main.c).
  * Per stage and repeat: one reference GEMM of the stage's size class, then the stage; the table
  * gives the median stage time, the median reference rate and the median of the per-repeat ratios
  * stage time / floor time. Floors and their references:
@@ -308,9 +309,10 @@ int main(int argc, char **argv)
             fclose(fp);
         printf("machine: %s\n", model);
     }
-    const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("bench_prune: OpenBLAS %d threads, core %s (OPENBLAS_CORETYPE=%s), %d repeats\n",
-           openblas_get_num_threads(), openblas_get_corename(), ct ? ct : "unset", reps);
+    const char *ct = getenv("OPENBLAS_CORETYPE"), *to = getenv("OPENBLAS_THREAD_TIMEOUT");
+    printf("bench_prune: OpenBLAS %d threads, core %s (OPENBLAS_CORETYPE=%s, OPENBLAS_THREAD_TIMEOUT=%s), "
+           "%d repeats\n", openblas_get_num_threads(), openblas_get_corename(), ct ? ct : "unset",
+           to ? to : "unset", reps);
     size_t nseq = quick ? 4 : full ? 128 : 16, seqlen = quick ? 512 : 2048;
     if (bench_layer(768, 3072, nseq, seqlen, reps) != 0)
         return 1;

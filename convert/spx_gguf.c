@@ -272,8 +272,8 @@ done:
 static int parse_info(cur *c, spx_gguf *g, spx_gguf_tensor *t, size_t i)
 {
     int rc = 0;
-    const unsigned char *name;
-    uint64_t nlen, per;
+    const unsigned char *name = NULL;
+    uint64_t nlen = 0, per;
     t->info_off = c->pos;
     SPX_TRY(rc, get_str(c, "tensor name", &name, &nlen));
     if (nlen == 0 || nlen > SPX_GGUF_NAME_MAX || memchr(name, 0, (size_t)nlen))

@@ -303,8 +303,8 @@ static int out_of_range(spx_ctx *ctx, const spx_file *f, const spx_meta *m, int 
 int spx_meta_get_u32(spx_ctx *ctx, const spx_file *f, const char *key, uint32_t *out)
 {
     const spx_meta *m;
-    int neg;
-    uint64_t mag;
+    int neg = 0;
+    uint64_t mag = 0;
     int rc = get_int(ctx, f, key, &neg, &mag, &m);
     if (rc < 0)
         return rc;
@@ -317,8 +317,8 @@ int spx_meta_get_u32(spx_ctx *ctx, const spx_file *f, const char *key, uint32_t 
 int spx_meta_get_u64(spx_ctx *ctx, const spx_file *f, const char *key, uint64_t *out)
 {
     const spx_meta *m;
-    int neg;
-    uint64_t mag;
+    int neg = 0;
+    uint64_t mag = 0;
     int rc = get_int(ctx, f, key, &neg, &mag, &m);
     if (rc < 0)
         return rc;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "spx_ckd.h"
+#include "spx_kernels.h"
 #include "spx_prune_mem.h"
 #include "spx_prune_select.h"
 
@@ -198,6 +199,8 @@ typedef struct sweep_buf {
     float *Wb, *Err, *S, *Ub;
     uint8_t *mask;
     size_t *hist;      /* [2048] radix-select histogram */
+    double *rowloss;   /* [rows] this block's OBS loss per row, summed in row order afterwards */
+    uint64_t *npruned; /* [SPX_KERN_MAX_THREADS] weights pruned by each part of the row pass */
 } sweep_buf;
 
 /* w[0..n) -= e * u[0..n). Unrolled by 8 with restrict so that GCC's -O2 (very cheap cost
@@ -219,19 +222,19 @@ static void sub_scaled(float *restrict w, const float *restrict u, float e, size
         w[j] -= e * u[j];
 }
 
-/* Process the rows of one block in Wb (ld nb), all mask decisions already in `mask` for the
- * unstructured case; N:M decisions are made here on the current weights.
+/* Process rows [r0, r1) of one block in Wb (ld nb), all mask decisions already in `mask` for the
+ * unstructured case; N:M decisions are made here on the current weights. Rows are independent
+ * (each reads only U and its own row), so any split over threads gives the same bits.
  * (A two-level variant that moved the in-block updates of 32-column sub-blocks into sgemm was
  * measured and dropped: on the shared 2-core host the many small threaded sgemm calls cost more
  * in OpenBLAS thread hand-overs than the row pass they replace.) */
-static void sweep_block_rows(const spx_prune_opts *o, size_t rows, size_t nb, sweep_buf *b,
-                             double *loss, uint64_t *pruned)
+static uint64_t sweep_block_rows(const spx_prune_opts *o, size_t r0, size_t r1, size_t nb, sweep_buf *b)
 {
     const float *Ub = b->Ub;
-    int nm = o->nm_m;
-    double s[256];
-    uint8_t keep[256];
-    for (size_t r = 0; r < rows; r++) {
+    int nm = o->nm_m, prune_per_group = o->nm_m - o->nm_n;
+    float s[256];
+    uint64_t pruned = 0;
+    for (size_t r = r0; r < r1; r++) {
         float *w = b->Wb + r * nb, *e = b->Err + r * nb;
         uint8_t *m = b->mask + r * nb;
         double l = 0.0;
@@ -241,11 +244,16 @@ static void sweep_block_rows(const spx_prune_opts *o, size_t rows, size_t nb, sw
                 for (int g = 0; g < nm; g++) {
                     float dg = Ub[(a + (size_t)g) * nb + a + (size_t)g];
                     float wg = w[a + (size_t)g];
-                    s[g] = (double)((wg * wg) / (dg * dg));
+                    s[g] = (wg * wg) / (dg * dg);
                 }
-                spx_prune_nm_group(s, nm, o->nm_n, keep);
-                for (int g = 0; g < nm; g++)
-                    m[a + (size_t)g] = (uint8_t)!keep[g];
+                /* prune the nm - nm_n lowest in (score, index) order: spx_prune_nm_group's rule,
+                 * inlined on floats (the scores are floats; this runs rows x cols / nm times) */
+                for (int g = 0; g < nm; g++) {
+                    int rank = 0;
+                    for (int q = 0; q < nm; q++)
+                        rank += s[q] < s[g] || (s[q] == s[g] && q < g);
+                    m[a + (size_t)g] = (uint8_t)(rank < prune_per_group);
+                }
             }
             if (!m[a]) {
                 e[a] = 0.0f;
@@ -257,10 +265,48 @@ static void sweep_block_rows(const spx_prune_opts *o, size_t rows, size_t nb, sw
             w[a] = 0.0f;
             e[a] = err;
             l += (double)err * (double)err;
-            (*pruned)++;
+            pruned++;
         }
-        *loss += l;
+        b->rowloss[r] = l;
     }
+    return pruned;
+}
+
+/* Rows per chunk of a block's row pass. Chunks are the unit of work and of the lazy sgemm, so the
+ * arithmetic of every weight is the same for any number of threads (OpenBLAS may choose another
+ * kernel for another M, so the split must not depend on the thread count). 384 rows keep the
+ * sgemm near its full-matrix rate (128-row chunks were measured ~15% slower on 768 x 3072). */
+#define SPX_SGPT_ROW_CHUNK 384
+
+/* A block's row pass on the shared kernel pool (spx_kern_pool_run): for each chunk of rows, the
+ * in-block OBS updates, their write-back into W and the chunk's share of the lazy update
+ * W[r0:r1, i2:] -= Err[r0:r1, :nb] U[i1:i2, i2:] (single-threaded sgemm: OpenBLAS runs with one
+ * thread during the sweep, see spx_sparsegpt_sweep). Part p takes chunks p, p + nparts, ... */
+typedef struct rows_job {
+    const spx_prune_opts *o;
+    sweep_buf *b;
+    float *W;
+    const float *U;
+    size_t rows, cols, i1, nb;
+} rows_job;
+
+static void rows_task(void *arg, unsigned part, unsigned nparts)
+{
+    rows_job *j = arg;
+    size_t nb = j->nb, i2 = j->i1 + nb, cols = j->cols;
+    uint64_t pruned = 0;
+    for (size_t r0 = (size_t)part * SPX_SGPT_ROW_CHUNK; r0 < j->rows;
+         r0 += (size_t)nparts * SPX_SGPT_ROW_CHUNK) {
+        size_t r1 = r0 + SPX_SGPT_ROW_CHUNK < j->rows ? r0 + SPX_SGPT_ROW_CHUNK : j->rows;
+        pruned += sweep_block_rows(j->o, r0, r1, nb, j->b);
+        for (size_t r = r0; r < r1; r++)
+            memcpy(j->W + r * cols + j->i1, j->b->Wb + r * nb, nb * sizeof(float));
+        if (i2 < cols)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)(cols - i2), (int)nb,
+                        -1.0f, j->b->Err + r0 * nb, (int)nb, j->U + j->i1 * cols + i2, (int)cols, 1.0f,
+                        j->W + r0 * cols + i2, (int)cols);
+    }
+    j->b->npruned[part] = pruned;
 }
 
 /* Exact k-th smallest (0-based) of n non-negative scores, by radix selection on the IEEE bits
@@ -315,6 +361,8 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
     double loss = 0.0;
     uint64_t pruned = 0;
     const float *U;
+    unsigned np = 1;
+    int blas_threads = 0;
 
     if (!W || !f || !f->U || f->cols != cols || rows == 0 || rows > (size_t)INT_MAX)
         SPX_FAIL(ctx, rc, SPX_E_ARG, "sparsegpt sweep: bad arguments (%zu x %zu, factor for %zu)",
@@ -333,7 +381,9 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
     b.mask = calloc(rows * B, 1);
     b.Ub = malloc(B * B * sizeof(float));
     b.hist = malloc(2048 * sizeof *b.hist);
-    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.hist)
+    b.rowloss = malloc(rows * sizeof *b.rowloss);
+    b.npruned = calloc(SPX_KERN_MAX_THREADS, sizeof *b.npruned);
+    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.hist || !b.rowloss || !b.npruned)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
 
     if (f->ndead)
@@ -342,6 +392,22 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
                 if (f->dead[j])
                     W[r * cols + j] = 0.0f;
 
+    /* Chunks of rows go to the kernel pool's threads, each with its own single-threaded share of
+     * the lazy sgemm, so OpenBLAS is set to one thread for the sweep. (OpenBLAS-threaded sgemm
+     * with a pooled row pass was measured slower: OpenBLAS's idle workers spin after each call,
+     * 2^28 cycles unless OPENBLAS_THREAD_TIMEOUT says otherwise, and take the cores the row pass
+     * needs; the CLI sets a shorter spin.) */
+    {
+        size_t nchunks = (rows + SPX_SGPT_ROW_CHUNK - 1) / SPX_SGPT_ROW_CHUNK;
+        np = (unsigned)spx_kern_threads();
+        if (np > nchunks)
+            np = (unsigned)nchunks;
+        if (np > SPX_KERN_MAX_THREADS)
+            np = SPX_KERN_MAX_THREADS;
+    }
+    blas_threads = openblas_get_num_threads();
+    if (blas_threads > 1)
+        openblas_set_num_threads(1);
     U = f->U;
     for (size_t i1 = 0; i1 < cols; i1 += B) {
         size_t i2 = i1 + B < cols ? i1 + B : cols, nb = i2 - i1, numel = rows * nb;
@@ -372,13 +438,14 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
             for (size_t q = 0; q < numel; q++)
                 b.mask[q] = b.S[q] <= thresh;
         }
-        sweep_block_rows(o, rows, nb, &b, &loss, &pruned);
+        {
+            rows_job j = {o, &b, W, U, rows, cols, i1, nb};
+            spx_kern_pool_run(np, rows_task, &j);
+        }
+        for (unsigned p = 0; p < np; p++)
+            pruned += b.npruned[p];
         for (size_t r = 0; r < rows; r++)
-            memcpy(W + r * cols + i1, b.Wb + r * nb, nb * sizeof(float));
-        if (i2 < cols)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(cols - i2),
-                        (int)nb, -1.0f, b.Err, (int)nb, U + i1 * cols + i2, (int)cols, 1.0f,
-                        W + i2, (int)cols);
+            loss += b.rowloss[r];
     }
     if (rep) {
         memset(rep, 0, sizeof *rep);
@@ -390,12 +457,16 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
         rep->loss = loss / 2.0;
     }
 done:
+    if (blas_threads > 1)
+        openblas_set_num_threads(blas_threads);
     free(b.Wb);
     free(b.Err);
     free(b.S);
     free(b.mask);
     free(b.Ub);
     free(b.hist);
+    free(b.rowloss);
+    free(b.npruned);
     return rc;
 }
 

@@ -68,12 +68,7 @@ void spx_kern_panel_avx512(const spx_kmat *m, const float *Xt, size_t nb, size_t
 
 /* ---- thread pool (spx_kern_pool.c) -------------------------------------------------------------- */
 
-typedef void (*spx_kern_task)(void *arg, unsigned part, unsigned nparts);
-
-/* Run task(arg, i, nparts) for every i < nparts (nparts <= SPX_KERN_MAX_THREADS), on the pool's
- * threads and the caller's; returns when all parts are done. When the pool is busy (a call from
- * another thread) or cannot start threads, all parts run on the calling thread. */
-void spx_kern_pool_run(unsigned nparts, spx_kern_task task, void *arg);
+/* spx_kern_task and spx_kern_pool_run are public (spx_kernels.h): prune/ shares the pool. */
 size_t spx_kern_min_parallel(void);
 
 #endif

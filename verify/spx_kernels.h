@@ -138,6 +138,14 @@ int spx_kern_set_threads(int n);
 int spx_kern_threads(void);
 void spx_kern_set_min_parallel(size_t bytes);   /* default 256 KiB; 0 = always split */
 
+/* The pool itself, for other row-parallel work (the SparseGPT in-block pass uses it): run
+ * task(arg, i, nparts) for every i < nparts (clamped to SPX_KERN_MAX_THREADS) on the pool's threads
+ * and the caller's; returns when all parts are done. When the pool is busy (a call from another
+ * thread) or cannot start threads, all parts run on the calling thread, so a task's result must not
+ * depend on which thread runs a part. */
+typedef void (*spx_kern_task)(void *arg, unsigned part, unsigned nparts);
+void spx_kern_pool_run(unsigned nparts, spx_kern_task task, void *arg);
+
 /* Stop the pool's threads (they restart on demand). Optional; for tools that want a clean exit. */
 void spx_kern_shutdown(void);
 
