@@ -267,6 +267,11 @@ uint32_t spx_file_tensor_count(const spx_file *f);
 const spx_tensor *spx_file_tensor(const spx_file *f, uint32_t i);
 const spx_tensor *spx_file_find(const spx_file *f, const char *name);   /* NULL if absent */
 const void *spx_file_data(const spx_file *f, const spx_tensor *t);     /* pointer into the map */
+/* Hint that t's data will not be read again soon (e.g. a runtime packed it into its own layout):
+ * for a file map the whole pages inside the tensor are dropped from the resident set (they are
+ * clean file pages; a later read faults them in again from the file, so this never changes what
+ * is read). No-op for spx_file_open_mem buffers. Advisory: failures are ignored. */
+void spx_file_release(const spx_file *f, const spx_tensor *t);
 
 /* Metadata entries, sorted by key. */
 typedef struct spx_meta {

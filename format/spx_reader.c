@@ -414,6 +414,20 @@ const void *spx_file_data(const spx_file *f, const spx_tensor *t)
     return f->base + t->data_offset;
 }
 
+void spx_file_release(const spx_file *f, const spx_tensor *t)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a, b;
+    if (!f || !t || !f->map || pg <= 0 || t->data_offset > f->map_len || t->data_size > f->map_len - t->data_offset)
+        return;
+    a = (uintptr_t)f->base + (uintptr_t)t->data_offset;
+    b = a + (uintptr_t)t->data_size;
+    a = (a + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;   /* whole pages inside the tensor only */
+    b = b / (uintptr_t)pg * (uintptr_t)pg;
+    if (b > a)
+        (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
 size_t spx_file_meta_count(const spx_file *f) { return f->meta.n; }
 
 const spx_meta *spx_file_meta(const spx_file *f, size_t i)

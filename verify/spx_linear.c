@@ -71,6 +71,9 @@ static int load_kmat(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, spx_l
     if (spx_kmat_layout(l->km) != SPX_KL_DENSE && (rc = spx_kmat_from_tensor(ctx, t, data, SPX_KL_PANEL, &l->kp)) < 0)
         goto fail;
     l->kind = SPX_LINEAR_KMAT;
+    /* the kmats own their memory: the mapped blob is not read again, so its pages need not stay
+     * resident (an expanded model would otherwise hold every expert twice: map + packed) */
+    spx_file_release(f, t);
     goto done;
 fail:
     spx_err_prefix(ctx, "%s: ", spx_file_path(f));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spx_kernels.h"
 #include "spx_ops.h"
 
 static void router_init(spx_router *r, uint32_t in_dim, uint32_t k)
@@ -212,6 +213,59 @@ done:
     return rc;
 }
 
+/* Routing on the kernel pool. The projection reads the router's [pca_dim x in_dim] fp32 matrix
+ * once per call (512 KiB for pca 64 x ffn 2048: on a decoded token it is bound by memory
+ * bandwidth, ~3% of an expanded 110M-model token on one thread, bench/bench_route.c), so from
+ * SPX_ROUTE_PAR_BYTES up it is split over the pool: by blocks of 4 projection rows for one token,
+ * by tokens for several. Every projection row is computed by the same code whatever the split
+ * (spx_route.c sums each row in a fixed lane order), so the labels are the same bits. */
+#define SPX_ROUTE_PAR_BYTES (256u * 1024u)
+
+typedef struct route_job {
+    const spx_router *r;
+    const float *X;   /* [n x in_dim] */
+    size_t n;
+    float *Y;         /* [n x pca_dim] */
+} route_job;
+
+static void route_task(void *arg, unsigned part, unsigned nparts)
+{
+    const route_job *j = arg;
+    const spx_router *r = j->r;
+    if (j->n == 1) {
+        uint32_t blocks = (r->pca_dim + 3) / 4;
+        uint32_t j0 = 4 * (uint32_t)((uint64_t)blocks * part / nparts);
+        uint32_t j1 = 4 * (uint32_t)((uint64_t)blocks * (part + 1) / nparts);
+        spx_router sub = *r;
+        if (j1 > r->pca_dim)
+            j1 = r->pca_dim;
+        if (j1 <= j0)
+            return;
+        sub.pca_dim = j1 - j0;
+        sub.proj = r->proj + (size_t)j0 * r->in_dim;
+        spx_router_project(&sub, j->X, 1, j->Y + j0);
+    } else {
+        size_t t0 = j->n * part / nparts, t1 = j->n * (part + 1) / nparts;
+        if (t1 > t0)
+            spx_router_project(r, j->X + t0 * r->in_dim, t1 - t0, j->Y + t0 * r->pca_dim);
+    }
+}
+
+void spx_moe_route(const spx_router *r, const float *X, size_t n, float *Y, uint32_t *labels)
+{
+    unsigned np = (unsigned)spx_kern_threads();
+    size_t cap = n == 1 ? (r->pca_dim + 3) / 4 : n;
+    if (r->pca_dim == 0 || np < 2 || (size_t)r->pca_dim * r->in_dim * sizeof(float) < SPX_ROUTE_PAR_BYTES) {
+        spx_router_assign(r, X, n, Y, labels);
+        return;
+    }
+    if (np > cap)
+        np = (unsigned)cap;
+    route_job j = {r, X, n, Y};
+    spx_kern_pool_run(np, route_task, &j);
+    spx_router_nearest(r, Y, n, labels);
+}
+
 void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks)
 {
     const spx_model_config *c = &model->cfg;
@@ -222,7 +276,7 @@ void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n,
 
     /* gate/up: h = act(gate_e m) * up_e m into s->up [n x ffn]. A group with every token runs in
      * place on s->xn / s->gate / s->up, exactly as the dense path does. */
-    spx_router_assign(&moe->r_up, s->xn, n, ex->in, ex->lab);
+    spx_moe_route(&moe->r_up, s->xn, n, ex->in, ex->lab);
     if (s->route_hook)
         s->route_hook(s->route_ud, layer, 0, ex->lab, n);
     group(ex->lab, n, moe->k_up, start, ex->idx);
@@ -249,7 +303,7 @@ void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n,
         hooks->mlp_hidden(hooks->ud, layer, s->up, n);
 
     /* down: y = down_f h into s->tmp [n x dim] */
-    spx_router_assign(&moe->r_down, s->up, n, ex->in, ex->lab);
+    spx_moe_route(&moe->r_down, s->up, n, ex->in, ex->lab);
     if (s->route_hook)
         s->route_hook(s->route_ud, layer, 1, ex->lab, n);
     group(ex->lab, n, moe->k_down, start, ex->idx);

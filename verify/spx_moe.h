@@ -74,6 +74,11 @@ int spx_moe_set_router(spx_ctx *ctx, spx_moe *moe, int which, uint32_t pca_dim, 
 /* Frees the linears, owned router buffers and the struct. Accepts NULL. */
 void spx_moe_free(spx_moe *moe);
 
+/* spx_router_assign as the runtime runs it: labels [n] of X [n x in_dim], Y [n x rdim] scratch.
+ * Routers whose projection holds >= 256 KiB are split over the kernel pool (rows of the projection
+ * for one token, tokens for several); the labels are the same bits as spx_router_assign's. */
+void spx_moe_route(const spx_router *r, const float *X, size_t n, float *Y, uint32_t *labels);
+
 /* Check moe against the model (router sizes, every expert present with the right shape, gate
  * experts iff cfg.gated), then install it in layer `layer`: the dense gate/up/down linears and any
  * previous moe/gating are released. On success the model owns moe; on failure (SPX_E_ARG,

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "spx_forward.h"
+#include "spx_kernels.h"
 #include "spx_model.h"
 #include "spx_moe.h"
 #include "spx_ppl.h"
@@ -668,10 +669,54 @@ static void test_api(void)
     free(dm);
 }
 
+/* spx_moe_route splits large projections over the kernel pool (rows of the projection for one
+ * token, tokens for several): projections and labels must equal spx_router_assign's bit for bit
+ * for every thread count, including pca_dim not a multiple of the 4-row block. */
+static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
+{
+    size_t nmax = 5;
+    float *mean = malloc(in_dim * sizeof(float)), *proj = malloc((size_t)pca * in_dim * sizeof(float));
+    float *cen = malloc((size_t)K * pca * sizeof(float)), *X = malloc(nmax * in_dim * sizeof(float));
+    float *Y1 = malloc(nmax * pca * sizeof(float)), *Y2 = malloc(nmax * pca * sizeof(float));
+    uint32_t lab1[5], lab2[5];
+    uint64_t st = 0x1234567ull + in_dim + pca;
+    int saved = spx_kern_threads();
+    for (size_t i = 0; i < in_dim; i++)
+        mean[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+    for (size_t i = 0; i < (size_t)pca * in_dim; i++)
+        proj[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+    for (size_t i = 0; i < nmax * in_dim; i++)
+        X[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+    for (size_t i = 0; i < (size_t)K * pca; i++)
+        cen[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+    spx_router r = {in_dim, pca, K, mean, proj, cen};
+    for (size_t n = 1; n <= nmax; n += 4) {
+        spx_router_assign(&r, X, n, Y1, lab1);
+        for (int t = 1; t <= 3; t++) {
+            spx_kern_set_threads(t);
+            memset(Y2, 0xff, nmax * pca * sizeof(float));
+            spx_moe_route(&r, X, n, Y2, lab2);
+            CHECK_MSG(memcmp(Y1, Y2, n * pca * sizeof(float)) == 0, "route %ux%u n %zu threads %d: projection differs",
+                      pca, in_dim, n, t);
+            CHECK_MSG(memcmp(lab1, lab2, n * sizeof(uint32_t)) == 0, "route n %zu threads %d: labels differ", n, t);
+        }
+    }
+    spx_kern_set_threads(saved);
+    free(mean);
+    free(proj);
+    free(cen);
+    free(X);
+    free(Y1);
+    free(Y2);
+}
+
 int spx_test_main(void)
 {
     xspec a = {1, SPX_ACT_SILU, 0, 3, 4, 3, 0, 1};
     xspec b = {0, SPX_ACT_GELU, 1, 3, 0, 5, 0, 1};
+    test_route_split(2048, 64, 8);    /* 512 KiB: split */
+    test_route_split(1024, 66, 5);    /* 264 KiB, pca % 4 == 2: split, a partial last block */
+    test_route_split(768, 24, 8);     /* 72 KiB: not split */
     test_k1(1, SPX_ACT_SILU, 0);
     test_k1(0, SPX_ACT_GELU, 1);
     test_k3(&a);
