@@ -117,8 +117,10 @@ static uint32_t src_row(const src *s, uint32_t r, uint32_t *cidx, uint32_t *raw)
 
 /* ---- allocation helpers ---------------------------------------------------------------------- */
 
-/* 64-byte aligned zeroed array of (n + SPX_KPAD) elements of esz bytes. */
-static int alloc_arr(spx_ctx *ctx, const src *s, const char *what, uint64_t n, size_t esz, void **out)
+/* 64-byte aligned array of (n + SPX_KPAD) elements of esz bytes: all zero, or (full == 0) only
+ * the padding after the n elements zeroed, for arrays whose n elements the builder writes in full
+ * (zeroing those first doubled the memory traffic of loading an expanded model). */
+static int alloc_arr_mode(spx_ctx *ctx, const src *s, const char *what, uint64_t n, size_t esz, int full, void **out)
 {
     uint64_t cnt, bytes;
     if (spx_ckd_add_u64(n, SPX_KPAD, &cnt) || spx_ckd_mul_u64(cnt, esz, &bytes) ||
@@ -129,9 +131,23 @@ static int alloc_arr(spx_ctx *ctx, const src *s, const char *what, uint64_t n, s
     if (!p)
         return spx_err_set(ctx, SPX_E_NOMEM, "tensor '%s': out of memory for the packed %s (%llu bytes)",
                            s->name, what, (unsigned long long)bytes);
-    memset(p, 0, (size_t)bytes);
+    if (full)
+        memset(p, 0, (size_t)bytes);
+    else   /* n * esz <= bytes: checked above */
+        memset((unsigned char *)p + (size_t)n * esz, 0, (size_t)bytes - (size_t)n * esz);
     *out = p;
     return 0;
+}
+
+static int alloc_arr(spx_ctx *ctx, const src *s, const char *what, uint64_t n, size_t esz, void **out)
+{
+    return alloc_arr_mode(ctx, s, what, n, esz, 1, out);
+}
+
+/* every element written by the caller */
+static int alloc_arr_filled(spx_ctx *ctx, const src *s, const char *what, uint64_t n, size_t esz, void **out)
+{
+    return alloc_arr_mode(ctx, s, what, n, esz, 0, out);
 }
 
 static void put_val(void *vals, size_t esz, uint64_t i, uint32_t v)
@@ -162,7 +178,7 @@ static int build_dense(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, 
 {
     int rc = 0;
     uint64_t numel = (uint64_t)s->rows * s->cols;
-    SPX_TRY(rc, alloc_arr(ctx, s, "values", numel, s->esz, &m->vals));
+    SPX_TRY(rc, alloc_arr_mode(ctx, s, "values", numel, s->esz, !dense_bytes_match(s), &m->vals));
     if (dense_bytes_match(s)) {   /* plain copy: load time matters for big models */
         memcpy(m->vals, s->b + s->off[0], (size_t)numel * s->esz);
     } else {
@@ -198,7 +214,7 @@ static int build_bitmask(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx
     int rc = 0;
     void *mem = NULL;
     SPX_TRY(rc, count_rows(ctx, s, m, cidx, raw));
-    SPX_TRY(rc, alloc_arr(ctx, s, "values", m->nnz, s->esz, &m->vals));
+    SPX_TRY(rc, alloc_arr_filled(ctx, s, "values", m->nnz, s->esz, &m->vals));
     SPX_TRY(rc, alloc_arr(ctx, s, "bitmask", (uint64_t)s->rows * m->nb16, sizeof(uint16_t), &mem));
     m->mask = mem;
     for (uint32_t r = 0; r < s->rows; r++) {
@@ -222,8 +238,8 @@ static int build_csr(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, ui
         SPX_FAIL(ctx, rc, SPX_E_SHAPE, "tensor '%s': %u columns do not fit the u16 indices of the CSR kernel layout",
                  s->name, s->cols);
     SPX_TRY(rc, count_rows(ctx, s, m, cidx, raw));
-    SPX_TRY(rc, alloc_arr(ctx, s, "values", m->nnz, s->esz, &m->vals));
-    SPX_TRY(rc, alloc_arr(ctx, s, "column indices", m->nnz, sizeof(uint16_t), &mem));
+    SPX_TRY(rc, alloc_arr_filled(ctx, s, "values", m->nnz, s->esz, &m->vals));
+    SPX_TRY(rc, alloc_arr_filled(ctx, s, "column indices", m->nnz, sizeof(uint16_t), &mem));
     m->col = mem;
     for (uint32_t r = 0; r < s->rows; r++) {
         uint32_t n = src_row(s, r, cidx, raw);
@@ -308,8 +324,8 @@ static int build_panel(spx_ctx *ctx, const src *s, spx_kmat *m, uint32_t *cidx, 
             pp[r + 1] = (pos += pp[r + 1]);
     }
     m->nnz = pos;
-    SPX_TRY(rc, alloc_arr(ctx, s, "values", m->nnz, s->esz, &m->vals));
-    SPX_TRY(rc, alloc_arr(ctx, s, "panel indices", m->nnz, 1, &mem));
+    SPX_TRY(rc, alloc_arr_filled(ctx, s, "values", m->nnz, s->esz, &m->vals));
+    SPX_TRY(rc, alloc_arr_filled(ctx, s, "panel indices", m->nnz, 1, &mem));
     m->pidx = mem;
     SPX_TRY(rc, alloc_arr(ctx, s, "panel cursors", m->npan, sizeof(uint64_t), &mem));
     cur = mem;

@@ -59,23 +59,57 @@ done:
     return rc;
 }
 
-/* KMAT: km in the AUTO layout; kp in PANEL when km is a sparse layout (batches). */
+/* KMAT: km in the AUTO layout; kp in PANEL when km is a sparse layout (batches). A sparse-encoded
+ * tensor gets both packed at once on the kernel pool (part 0: km, part 1: kp; loading an expanded
+ * model is mostly packing), and kp is dropped again when AUTO chose DENSE for km (a nearly dense
+ * "sparse" tensor). Each part has its own spx_ctx; km's error wins. */
+typedef struct pack_job {
+    const spx_tensor *t;
+    const void *data;
+    spx_kmat *m[2];
+    int rc[2];
+    spx_ctx ctx[2];
+} pack_job;
+
+static void pack_task(void *arg, unsigned part, unsigned nparts)
+{
+    pack_job *j = arg;
+    (void)nparts;
+    j->rc[part] = spx_kmat_from_tensor(&j->ctx[part], j->t, j->data, part ? SPX_KL_PANEL : SPX_KL_AUTO, &j->m[part]);
+}
+
 static int load_kmat(spx_ctx *ctx, const spx_file *f, const spx_tensor *t, spx_linear *l)
 {
     int rc = 0;
-    const void *data = spx_file_data(f, t);
-    if (!data)
+    pack_job j = {t, spx_file_data(f, t), {NULL, NULL}, {0, 0}, {SPX_CTX_INIT, SPX_CTX_INIT}};
+    if (!j.data)
         SPX_FAIL(ctx, rc, SPX_E_INTERNAL, "%s: no data for tensor '%s'", spx_file_path(f), t->name);
-    if ((rc = spx_kmat_from_tensor(ctx, t, data, SPX_KL_AUTO, &l->km)) < 0)
-        goto fail;
-    if (spx_kmat_layout(l->km) != SPX_KL_DENSE && (rc = spx_kmat_from_tensor(ctx, t, data, SPX_KL_PANEL, &l->kp)) < 0)
-        goto fail;
+    if (t->encoding != SPX_ENC_DENSE && spx_kern_threads() > 1) {
+        spx_kern_pool_run(2, pack_task, &j);
+    } else {
+        pack_task(&j, 0, 1);
+        if (j.rc[0] == 0 && spx_kmat_layout(j.m[0]) != SPX_KL_DENSE)
+            pack_task(&j, 1, 1);
+    }
+    for (int i = 0; i < 2; i++)
+        if (j.rc[i] < 0) {
+            rc = j.rc[i];
+            spx_err_set(ctx, rc, "%s", j.ctx[i].msg);
+            goto fail;
+        }
+    l->km = j.m[0];
+    l->kp = spx_kmat_layout(j.m[0]) != SPX_KL_DENSE ? j.m[1] : NULL;
+    if (!l->kp)
+        spx_kmat_free(j.m[1]);
+    j.m[0] = j.m[1] = NULL;
     l->kind = SPX_LINEAR_KMAT;
     /* the kmats own their memory: the mapped blob is not read again, so its pages need not stay
      * resident (an expanded model would otherwise hold every expert twice: map + packed) */
     spx_file_release(f, t);
     goto done;
 fail:
+    spx_kmat_free(j.m[0]);
+    spx_kmat_free(j.m[1]);
     spx_err_prefix(ctx, "%s: ", spx_file_path(f));
 done:
     return rc;
