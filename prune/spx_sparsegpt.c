@@ -12,6 +12,8 @@
 #include "spx_kernels.h"
 #include "spx_prune_mem.h"
 #include "spx_prune_select.h"
+#include "spx_sgpt_rows.h"
+#include "spx_sgpt_select.h"
 
 /* Reverse a flat array of n doubles in place: for a row-major n1 x n1 matrix this is J M J. */
 static void reverse_d(double *a, size_t n)
@@ -198,79 +200,14 @@ done:
 typedef struct sweep_buf {
     float *Wb, *Err, *S, *Ub;
     uint8_t *mask;
-    size_t *hist;      /* [2048] radix-select histogram */
+    float *diag2;      /* [nb] squared diagonal of the U block (score denominators) */
+    size_t *hist;      /* [parts][SPX_SGPT_SEL_BINS] radix-select histograms */
+    uint32_t *maxbits; /* [parts] */
     double *rowloss;   /* [rows] this block's OBS loss per row, summed in row order afterwards */
     uint64_t *npruned; /* [SPX_KERN_MAX_THREADS] weights pruned by each part of the row pass */
+    unsigned char *tiles; /* [parts] x spx_sgpt_rows_scratch(B) bytes, 64-byte aligned */
+    size_t tile_bytes;
 } sweep_buf;
-
-/* w[0..n) -= e * u[0..n). Unrolled by 8 with restrict so that GCC's -O2 (very cheap cost
- * model, baseline x86-64) still vectorizes it by SLP. */
-static void sub_scaled(float *restrict w, const float *restrict u, float e, size_t n)
-{
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        w[j] -= e * u[j];
-        w[j + 1] -= e * u[j + 1];
-        w[j + 2] -= e * u[j + 2];
-        w[j + 3] -= e * u[j + 3];
-        w[j + 4] -= e * u[j + 4];
-        w[j + 5] -= e * u[j + 5];
-        w[j + 6] -= e * u[j + 6];
-        w[j + 7] -= e * u[j + 7];
-    }
-    for (; j < n; j++)
-        w[j] -= e * u[j];
-}
-
-/* Process rows [r0, r1) of one block in Wb (ld nb), all mask decisions already in `mask` for the
- * unstructured case; N:M decisions are made here on the current weights. Rows are independent
- * (each reads only U and its own row), so any split over threads gives the same bits.
- * (A two-level variant that moved the in-block updates of 32-column sub-blocks into sgemm was
- * measured and dropped: on the shared 2-core host the many small threaded sgemm calls cost more
- * in OpenBLAS thread hand-overs than the row pass they replace.) */
-static uint64_t sweep_block_rows(const spx_prune_opts *o, size_t r0, size_t r1, size_t nb, sweep_buf *b)
-{
-    const float *Ub = b->Ub;
-    int nm = o->nm_m, prune_per_group = o->nm_m - o->nm_n;
-    float s[256];
-    uint64_t pruned = 0;
-    for (size_t r = r0; r < r1; r++) {
-        float *w = b->Wb + r * nb, *e = b->Err + r * nb;
-        uint8_t *m = b->mask + r * nb;
-        double l = 0.0;
-        for (size_t a = 0; a < nb; a++) {
-            float d = Ub[a * nb + a];
-            if (nm && a % (size_t)nm == 0) {
-                for (int g = 0; g < nm; g++) {
-                    float dg = Ub[(a + (size_t)g) * nb + a + (size_t)g];
-                    float wg = w[a + (size_t)g];
-                    s[g] = (wg * wg) / (dg * dg);
-                }
-                /* prune the nm - nm_n lowest in (score, index) order: spx_prune_nm_group's rule,
-                 * inlined on floats (the scores are floats; this runs rows x cols / nm times) */
-                for (int g = 0; g < nm; g++) {
-                    int rank = 0;
-                    for (int q = 0; q < nm; q++)
-                        rank += s[q] < s[g] || (s[q] == s[g] && q < g);
-                    m[a + (size_t)g] = (uint8_t)(rank < prune_per_group);
-                }
-            }
-            if (!m[a]) {
-                e[a] = 0.0f;
-                continue;
-            }
-            float err = w[a] / d;
-            const float *u = Ub + a * nb;
-            sub_scaled(w + a + 1, u + a + 1, err, nb - a - 1);
-            w[a] = 0.0f;
-            e[a] = err;
-            l += (double)err * (double)err;
-            pruned++;
-        }
-        b->rowloss[r] = l;
-    }
-    return pruned;
-}
 
 /* Rows per chunk of a block's row pass. Chunks are the unit of work and of the lazy sgemm, so the
  * arithmetic of every weight is the same for any number of threads (OpenBLAS may choose another
@@ -288,7 +225,27 @@ typedef struct rows_job {
     float *W;
     const float *U;
     size_t rows, cols, i1, nb;
+    int prep;          /* 1: the prep stage (below); 0: the row pass */
+    int scores;        /* unstructured: scores in prep, mask = S <= thresh before the row pass */
+    float thresh;
 } rows_job;
+
+/* Prep stage of a chunk: the block's columns of W into Wb, a cleared mask and, for unstructured
+ * pruning, the scores S = w^2 / U[a][a]^2 the block threshold is selected on. */
+static void prep_rows(const rows_job *j, size_t r0, size_t r1)
+{
+    const size_t nb = j->nb;
+    sweep_buf *b = j->b;
+    for (size_t r = r0; r < r1; r++) {
+        const float *w = j->W + r * j->cols + j->i1;
+        float *wb = b->Wb + r * nb;
+        memcpy(wb, w, nb * sizeof(float));
+        memset(b->mask + r * nb, 0, nb);
+        if (j->scores)
+            for (size_t a = 0; a < nb; a++)
+                b->S[r * nb + a] = (wb[a] * wb[a]) / b->diag2[a];
+    }
+}
 
 static void rows_task(void *arg, unsigned part, unsigned nparts)
 {
@@ -298,7 +255,15 @@ static void rows_task(void *arg, unsigned part, unsigned nparts)
     for (size_t r0 = (size_t)part * SPX_SGPT_ROW_CHUNK; r0 < j->rows;
          r0 += (size_t)nparts * SPX_SGPT_ROW_CHUNK) {
         size_t r1 = r0 + SPX_SGPT_ROW_CHUNK < j->rows ? r0 + SPX_SGPT_ROW_CHUNK : j->rows;
-        pruned += sweep_block_rows(j->o, r0, r1, nb, j->b);
+        if (j->prep) {
+            prep_rows(j, r0, r1);
+            continue;
+        }
+        if (j->scores)
+            for (size_t q = r0 * nb; q < r1 * nb; q++)
+                j->b->mask[q] = j->b->S[q] <= j->thresh;
+        pruned += spx_sgpt_rows(j->o, j->b->Ub, nb, j->b->Wb, j->b->Err, j->b->mask, r0, r1, j->b->rowloss,
+                                j->b->tiles + (size_t)part * j->b->tile_bytes);
         for (size_t r = r0; r < r1; r++)
             memcpy(j->W + r * cols + j->i1, j->b->Wb + r * nb, nb * sizeof(float));
         if (i2 < cols)
@@ -306,50 +271,8 @@ static void rows_task(void *arg, unsigned part, unsigned nparts)
                         -1.0f, j->b->Err + r0 * nb, (int)nb, j->U + j->i1 * cols + i2, (int)cols, 1.0f,
                         j->W + r0 * cols + i2, (int)cols);
     }
-    j->b->npruned[part] = pruned;
-}
-
-/* Exact k-th smallest (0-based) of n non-negative scores, by radix selection on the IEEE bits
- * (for floats >= +0, including +Inf, the unsigned bit patterns sort like the values): three
- * histogram passes over 11 + 11 + 10 bits, O(n) and branch-light, instead of a comparison
- * introselect. Returns the same value as spx_prune_kth_float (the value at rank k is unique),
- * so the masks are bitwise the same. Returns 0 and leaves *out unset when a score is negative
- * or NaN (the caller then falls back to the comparison select). hist: 2048 entries. */
-static int kth_nonneg(const float *a, size_t n, size_t k, size_t *hist, float *out)
-{
-    static const unsigned shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
-    uint32_t prefix = 0, pmask = 0, maxbits = 0;
-    for (int p = 0; p < 3; p++) {
-        size_t nbins = (size_t)1 << width[p];
-        uint32_t bm = (uint32_t)nbins - 1u;
-        memset(hist, 0, nbins * sizeof *hist);
-        if (p == 0) {
-            for (size_t i = 0; i < n; i++) {
-                uint32_t u;
-                memcpy(&u, &a[i], sizeof u);
-                maxbits = u > maxbits ? u : maxbits;
-                hist[u >> shift[0]]++;
-            }
-            if (maxbits > 0x7f800000u)
-                return 0;   /* sign bit set or NaN */
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                uint32_t u;
-                memcpy(&u, &a[i], sizeof u);
-                if ((u & pmask) == prefix)
-                    hist[(u >> shift[p]) & bm]++;
-            }
-        }
-        size_t bin = 0;
-        while (k >= hist[bin]) {   /* rank k lies in this pass's bins: terminates below nbins */
-            k -= hist[bin];
-            bin++;
-        }
-        prefix |= (uint32_t)bin << shift[p];
-        pmask |= bm << shift[p];
-    }
-    memcpy(out, &prefix, sizeof *out);
-    return 1;
+    if (!j->prep)
+        j->b->npruned[part] = pruned;
 }
 
 int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
@@ -380,10 +303,12 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
     b.S = malloc(bytes);
     b.mask = calloc(rows * B, 1);
     b.Ub = malloc(B * B * sizeof(float));
-    b.hist = malloc(2048 * sizeof *b.hist);
+    b.diag2 = malloc(B * sizeof *b.diag2);
+    b.hist = malloc(SPX_KERN_MAX_THREADS * SPX_SGPT_SEL_BINS * sizeof *b.hist);
+    b.maxbits = malloc(SPX_KERN_MAX_THREADS * sizeof *b.maxbits);
     b.rowloss = malloc(rows * sizeof *b.rowloss);
     b.npruned = calloc(SPX_KERN_MAX_THREADS, sizeof *b.npruned);
-    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.hist || !b.rowloss || !b.npruned)
+    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.diag2 || !b.hist || !b.maxbits || !b.rowloss || !b.npruned)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
 
     if (f->ndead)
@@ -405,43 +330,34 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
         if (np > SPX_KERN_MAX_THREADS)
             np = SPX_KERN_MAX_THREADS;
     }
+    b.tile_bytes = spx_sgpt_rows_scratch(B);
+    b.tiles = aligned_alloc(64, (size_t)np * b.tile_bytes);   /* tile_bytes is a multiple of 64 */
+    if (!b.tiles)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
     blas_threads = openblas_get_num_threads();
     if (blas_threads > 1)
         openblas_set_num_threads(1);
     U = f->U;
     for (size_t i1 = 0; i1 < cols; i1 += B) {
         size_t i2 = i1 + B < cols ? i1 + B : cols, nb = i2 - i1, numel = rows * nb;
-        for (size_t r = 0; r < rows; r++)
-            memcpy(b.Wb + r * nb, W + r * cols + i1, nb * sizeof(float));
-        for (size_t a = 0; a < nb; a++)
+        rows_job j = {o, &b, W, U, rows, cols, i1, nb, 1, o->nm_m == 0 && o->sparsity > 0.0, 0.0f};
+        for (size_t a = 0; a < nb; a++) {
             memcpy(b.Ub + a * nb, U + (i1 + a) * cols + i1, nb * sizeof(float));
-        memset(b.mask, 0, numel);
-        if (o->nm_m == 0 && o->sparsity > 0.0) {
+            b.diag2[a] = b.Ub[a * nb + a] * b.Ub[a * nb + a];
+        }
+        spx_kern_pool_run(np, rows_task, &j);   /* prep: Wb, cleared mask, scores */
+        if (j.scores) {
             /* one threshold over rows x block columns on the current weights */
             size_t k = (size_t)floor((double)numel * o->sparsity);
             if (k >= numel)
                 k = numel - 1;
-            float thresh;
-            for (size_t a = 0; a < nb; a++) {
-                float d = b.Ub[a * nb + a];
-                b.Err[a] = d * d;   /* Err is free here: the squared diagonal */
-            }
-            for (size_t r = 0; r < rows; r++)
-                for (size_t a = 0; a < nb; a++) {
-                    float w = b.Wb[r * nb + a];
-                    b.S[r * nb + a] = (w * w) / b.Err[a];
-                }
-            if (!kth_nonneg(b.S, numel, k, b.hist, &thresh)) {
+            if (!spx_sgpt_kth(b.S, rows, nb, k, SPX_SGPT_ROW_CHUNK, np, b.hist, b.maxbits, &j.thresh)) {
                 memcpy(b.Err, b.S, numel * sizeof(float));   /* select on a copy */
-                thresh = spx_prune_kth_float(b.Err, numel, k);
+                j.thresh = spx_prune_kth_float(b.Err, numel, k);
             }
-            for (size_t q = 0; q < numel; q++)
-                b.mask[q] = b.S[q] <= thresh;
         }
-        {
-            rows_job j = {o, &b, W, U, rows, cols, i1, nb};
-            spx_kern_pool_run(np, rows_task, &j);
-        }
+        j.prep = 0;
+        spx_kern_pool_run(np, rows_task, &j);   /* masks, row pass, write-back, lazy update */
         for (unsigned p = 0; p < np; p++)
             pruned += b.npruned[p];
         for (size_t r = 0; r < rows; r++)
@@ -464,9 +380,12 @@ done:
     free(b.S);
     free(b.mask);
     free(b.Ub);
+    free(b.diag2);
     free(b.hist);
+    free(b.maxbits);
     free(b.rowloss);
     free(b.npruned);
+    free(b.tiles);
     return rc;
 }
 
