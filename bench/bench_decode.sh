@@ -10,8 +10,10 @@
 # getrusage: includes the touched pages of the memory-mapped file) and the ratios to dense fp32.
 # Runs are interleaved model by model inside each repeat (the machine is shared and noisy).
 # "p50 --fp32" is the 50% file decoded to fp32 (OpenBLAS), the runtime's path before the kernels.
-# x8 (Sparse Expansion, attention dense) is compared with p50mlp (the MLP pruned 50% the same way,
-# attention dense) for the cost of routing: "x8 / p50mlp" decode ratio is printed at the end.
+# x8 (Sparse Expansion, attention dense) is compared with x1 (K=1: one expert per block, same
+# pipeline) and p50mlp (the MLP magnitude-pruned 50%, attention dense): the decode ratios are printed
+# at the end. Separate processes differ by +-20% on a shared host: bench/bench_route.c measures the
+# same comparison interleaved token by token in one process.
 # OPENBLAS_CORETYPE=SkylakeX is exported on AVX-512 CPUs (Debian's OpenBLAS 0.3.21 misdetects Zen 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +21,9 @@ B=${1:-build}; D=${2:-/tmp/spx_bench_decode}; REPS=${3:-5}; THREADS=${4:-"1 2"}
 SPX=$(cd "$B" && pwd)/spx
 # forced even when the environment sets another core type (some environments export Haswell)
 if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
-[ -f "$D/x8.spx" ] && [ -f "$D/p50mlp.spx" ] || bench/bench_decode_models.sh "$B" "$D" >&2
+[ -f "$D/x8.spx" ] && [ -f "$D/x1.spx" ] && [ -f "$D/p50mlp.spx" ] || bench/bench_decode_models.sh "$B" "$D" >&2
 PROMPT=$(awk 'BEGIN { for (i = 0; i < 64; i++) printf "%s%d", i ? "," : "", (i * 37) % 32000 + 3 }')
-MODELS="dense32 dense16 p50 p24 p50mlp x8 p50:fp32"
+MODELS="dense32 dense16 p50 p24 p50mlp x1 x8 p50:fp32"
 R=$(mktemp); trap 'rm -f "$R"' EXIT
 for th in $THREADS; do
   for rep in $(seq "$REPS"); do
@@ -61,11 +63,12 @@ awk -v models="$MODELS" -v threads="$THREADS" '
         if (b == 1) { d0 = d; p0 = p; s0 = s }
         if (M[b] == "p50mlp") dm[a] = d
         if (M[b] == "x8") dx[a] = d
+        if (M[b] == "x1") d1[a] = d
         name = M[b]; sub(":fp32", " --fp32", name)
         printf "| %s | %s | %.1f | %.2f | %.1f | %.2f | %.0f | %.2f |\n", name, T[a], d, d / d0, p, p / p0, s, s / s0
       }
     }
     printf "\n"
     for (a = 1; a <= nt; a++)
-      if (dm[a] > 0) printf "routing cost, %s thread(s): x8 decode = %.3f x p50mlp decode (time ratio %.3f)\n", T[a], dx[a] / dm[a], dm[a] / dx[a]
+      if (dm[a] > 0 && d1[a] > 0) printf "routing cost, %s thread(s): x8 decode time = %.3f x x1, %.3f x p50mlp\n", T[a], d1[a] / dx[a], dm[a] / dx[a]
   }' "$R"

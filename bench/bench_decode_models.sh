@@ -8,6 +8,8 @@
 #   p50mlp.spx   magnitude 50% of the MLP linears only (attention dense fp16, as in Sparse
 #                Expansion): the "one sparse model" that x8's routing overhead is measured against
 #   x8.spx       Sparse Expansion K=8 at 50% (bitmask, fp16), calibrated on 8 x 128 random tokens
+#   x1.spx       the same with K=1: one SparseGPT-pruned MLP per block through the same expanded
+#                path; x8 against x1 is the cost of routing between experts (bench/bench_route.c)
 # Existing files are kept (delete OUT_DIR to rebuild).
 set -euo pipefail
 B=$(cd "${1:?build dir}" && pwd); O=${2:?output dir}
@@ -29,5 +31,7 @@ for i in range(1024):
 sys.stdout.buffer.write(struct.pack("<1024I", *out))' > tokens.bin
 fi
 [ -f x8.spx ] || $SPX expand dense16.spx -o x8.spx --clusters 8 --sparsity 0.5 --tokens tokens.bin \
+    --nsamples 8 --seqlen 128 --encoding bitmask >/dev/null
+[ -f x1.spx ] || $SPX expand dense16.spx -o x1.spx --clusters 1 --sparsity 0.5 --tokens tokens.bin \
     --nsamples 8 --seqlen 128 --encoding bitmask >/dev/null
 ls -l "$O"/*.spx
