@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "spx_kernels.h"
 
 #define MAX_CASES 64
@@ -76,11 +77,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const spx_ctx *ctx)
 {
@@ -240,7 +236,7 @@ static void run_shape(uint32_t rows, uint32_t cols, int reps, unsigned char *flu
            "x sgemv", "x f16", "x sgemm");
     for (int i = 0; i < b->nc; i++) {
         bcase *c = &b->c[i];
-        qsort(c->t, (size_t)reps, sizeof(double), cmp_double);
+        qsort(c->t, (size_t)reps, sizeof(double), bench_cmp_double);
         c->med = reps % 2 ? c->t[reps / 2] : 0.5 * (c->t[reps / 2 - 1] + c->t[reps / 2]);
     }
     for (int i = 0; i < b->nc; i++) {

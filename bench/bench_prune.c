@@ -23,28 +23,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "spx_hessian.h"
 #include "spx_sparsegpt.h"
 #include "spx_wanda.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float urand(void)   /* uniform in [-1, 1) */
@@ -68,19 +50,19 @@ static void *xmalloc(size_t n)
 /* GFLOP/s of one row-major sgemm C[M x N] = A[M x K] B[K x N] (A, B, C supplied, any values) */
 static double sgemm_rate(size_t M, size_t N, size_t K, const float *A, const float *B, float *C)
 {
-    double t0 = now();
+    double t0 = bench_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)K, B,
                 (int)N, 0.0f, C, (int)N);
-    return 2.0 * (double)M * (double)N * (double)K / (now() - t0) * 1e-9;
+    return 2.0 * (double)M * (double)N * (double)K / (bench_now() - t0) * 1e-9;
 }
 
 /* GFLOP/s of a square dgemm of order n on scratch of 3 n^2 doubles */
 static double dgemm_rate(size_t n, double *buf)
 {
-    double t0 = now();
+    double t0 = bench_now();
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, buf, (int)n,
                 buf + n * n, (int)n, 0.0, buf + 2 * n * n, (int)n);
-    return 2.0 * (double)n * (double)n * (double)n / (now() - t0) * 1e-9;
+    return 2.0 * (double)n * (double)n * (double)n / (bench_now() - t0) * 1e-9;
 }
 
 /* reference GEMM shapes and their scratch: one allocation big enough for every shape */
@@ -122,9 +104,9 @@ static void row(const char *stage, double *t, double *rate, int reps, double gfl
     double ratio[16];
     for (int k = 0; k < reps; k++)
         ratio[k] = gflop > 0 ? t[k] / (gflop / rate[k]) : 0;
-    double mr = median(ratio, reps), mt = median(t, reps);
+    double mr = bench_median(ratio, (size_t)reps), mt = bench_median(t, (size_t)reps);
     if (gflop > 0) {
-        double mrate = median(rate, reps);
+        double mrate = bench_median(rate, (size_t)reps);
         printf("  %-26s %9.3f %9.1f %9.1f %9.3f %7.2f\n", stage, mt, gflop, mrate, gflop / mrate, mr);
     } else {
         printf("  %-26s %9.3f %9s %9s %9s %7s\n", stage, mt, "-", "-", "-", "-");
@@ -185,24 +167,24 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
     for (int k = 0; k < hreps && cols <= 4096; k++) {
         spx_hessian_reset(h);
         rt[k] = sgemm_rate(cols, cols, hk, rb.a, rb.b, rb.c);
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t s = 0; s < nseq; s++)
             if (spx_hessian_add(&ctx, h, X + (s % chunk) * seqlen * cols, seqlen) != 0)
                 return die(&ctx);
-        t[k] = now() - t0;
+        t[k] = bench_now() - t0;
     }
     if (cols <= 4096)
         row("hessian, per sequence", t, rt, hreps, tok * (double)cols * (double)cols * 1e-9);
     for (int k = 0; k < hreps; k++) {
         spx_hessian_reset(h);
         rt[k] = sgemm_rate(cols, cols, hk, rb.a, rb.b, rb.c);
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t s = 0; s < nseq; s += chunk) {
             size_t b = nseq - s < chunk ? nseq - s : chunk;
             if (spx_hessian_add_chunk(&ctx, h, X, b * seqlen, b) != 0)
                 return die(&ctx);
         }
-        t[k] = now() - t0;
+        t[k] = bench_now() - t0;
     }
     row("hessian, chunked", t, rt, hreps, tok * (double)cols * (double)cols * 1e-9);
 
@@ -212,10 +194,10 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
         spx_sparsegpt_inv_free(f);
         f = NULL;
         rt[k] = dgemm_rate(rb.dn, rb.d);
-        double t0 = now();
+        double t0 = bench_now();
         if (spx_sparsegpt_factor(&ctx, spx_hessian_matrix(h), cols, &o, &f) != 0)
             return die(&ctx);
-        t[k] = now() - t0;
+        t[k] = bench_now() - t0;
     }
     row("inverse (potrf+trtri, f64)", t, rt, reps, 2.0 / 3.0 * pow((double)cols, 3) * 1e-9);
 
@@ -227,10 +209,10 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
         for (int k = 0; k < reps; k++) {
             memcpy(W, W0, rows * cols * sizeof(float));
             rt[k] = sgemm_rate(rows, cols, 512, rb.a, rb.b, rb.c);
-            double t0 = now();
+            double t0 = bench_now();
             if (spx_sparsegpt_sweep(&ctx, W, rows, cols, f, &o, NULL) != 0)
                 return die(&ctx);
-            t[k] = now() - t0;
+            t[k] = bench_now() - t0;
         }
         row(names[v], t, rt, reps, sweep_gflop(rows, cols, (size_t)o.blocksize, 0.5));
         if (v == 0) {
@@ -241,28 +223,28 @@ static int bench_layer(size_t rows, size_t cols, size_t nseq, size_t seqlen, int
     o.nm_n = o.nm_m = 0;
     for (int k = 0; k < reps; k++) {
         memcpy(W, W0, rows * cols * sizeof(float));
-        double t0 = now();
+        double t0 = bench_now();
         if (spx_wanda_prune(&ctx, W, rows, cols, spx_hessian_colsq(h), &o, NULL) != 0)
             return die(&ctx);
-        t[k] = now() - t0;
+        t[k] = bench_now() - t0;
     }
     row("wanda 50%", t, rt, reps, 0);
     if (spx_prune_recon_error(&ctx, W0, W, rows, cols, spx_hessian_matrix(h), &es[1]) != 0)
         return die(&ctx);
     for (int k = 0; k < reps; k++) {
         memcpy(W, W0, rows * cols * sizeof(float));
-        double t0 = now();
+        double t0 = bench_now();
         if (spx_magnitude_prune(&ctx, W, rows, cols, &o, NULL) != 0)
             return die(&ctx);
-        t[k] = now() - t0;
+        t[k] = bench_now() - t0;
     }
     row("magnitude 50%", t, rt, reps, 0);
-    double em = 0, t0 = now();
+    double em = 0, t0 = bench_now();
     if (spx_prune_recon_error(&ctx, W0, Wref, rows, cols, spx_hessian_matrix(h), &es[0]) != 0 ||
         spx_prune_recon_error(&ctx, W0, W, rows, cols, spx_hessian_matrix(h), &em) != 0)
         return die(&ctx);
     printf("  recon error ||WX-W'X||^2/||WX||^2 at 50%%: sparsegpt %.4f, wanda %.4f, magnitude %.4f"
-           " (helper %.3f s each)\n", es[0], es[1], em, (now() - t0) / 2);
+           " (helper %.3f s each)\n", es[0], es[1], em, (bench_now() - t0) / 2);
     spx_sparsegpt_inv_free(f);
     spx_hessian_free(h);
     free(X);

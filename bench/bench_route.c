@@ -24,35 +24,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "spx_forward.h"
 #include "spx_kernels.h"
 #include "spx_model.h"
 #include "spx_moe.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, size_t n)
-{
-    double *c = malloc(n * sizeof *c), m;
-    if (!c)
-        return 0.0;
-    memcpy(c, v, n * sizeof *c);
-    qsort(c, n, sizeof *c, cmp_d);
-    m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
-    free(c);
-    return m;
-}
 
 /* router inputs of one decode: xn [steps][layers][dim], h [steps][layers][ffn] */
 typedef struct capture {
@@ -173,12 +149,12 @@ int main(int argc, char **argv)
             int first_a = (i % 2 == 0) == (k == 0);
             const spx_model *m = first_a ? A : B;
             spx_state *st = first_a ? sa : sb;
-            double t0 = now();
+            double t0 = bench_now();
             if (spx_forward(&ctx, m, st, tok + 1 + i, 1, NULL, logits) != 0) {
                 fail("forward", &ctx);
                 goto done;
             }
-            (first_a ? ta : tb)[i] = now() - t0;
+            (first_a ? ta : tb)[i] = bench_now() - t0;
         }
         ratio[i] = ta[i] / tb[i];
     }
@@ -204,7 +180,7 @@ int main(int argc, char **argv)
     {
         uint32_t lab, sum = 0;
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (size_t i = 0; i < steps; i++)
                 for (size_t l = 0; l < L; l++) {
                     const spx_moe *moe = A->layers[l].moe;
@@ -215,14 +191,14 @@ int main(int argc, char **argv)
                     spx_moe_route(&moe->r_down, cap.h + (i * L + l) * ffn, 1, scratch, &lab);
                     sum += lab;
                 }
-            troute[r] = (now() - t0) / (double)steps;
+            troute[r] = (bench_now() - t0) / (double)steps;
         }
         if (sum == 0xFFFFFFFFu)   /* keep the calls observable */
             fprintf(stderr, "bench_route: label sum %u\n", sum);
     }
     {
-        double ma = median(ta, steps), mb = median(tb, steps), mr = median(ratio, steps);
-        double rt = median(troute, (size_t)reps);
+        double ma = bench_median(ta, steps), mb = bench_median(tb, steps), mr = bench_median(ratio, steps);
+        double rt = bench_median(troute, (size_t)reps);
         const spx_moe *m0 = NULL;
         for (size_t l = 0; l < L && !m0; l++)
             m0 = A->layers[l].moe;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "spx_rng.h"
 #include "spx_router.h"
 #include "spx_router_train.h"
@@ -32,11 +33,6 @@ static void log_epoch(void *ud, const spx_router_epoch *e)
         l->sec[l->n++] = e->seconds;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int make_data(size_t n, uint32_t dim, uint32_t E, float **Xo, float **Yo)
 {
@@ -108,7 +104,7 @@ static int run(const char *label, size_t n, uint32_t dim, uint32_t E, uint32_t r
         h = kind == SPX_ROUTER_LTE ? 0.0 : (double)r->hidden;
         flops = kind == SPX_ROUTER_LTE ? 6.0 * dim * E : 6.0 * ((double)dim * h + h * E);
         flops *= (double)n;
-        qsort(lg.sec, lg.n, sizeof(double), cmp_d);
+        qsort(lg.sec, lg.n, sizeof(double), bench_cmp_double);
         med = lg.n ? lg.sec[lg.n / 2] : NAN;
         printf("| %-9s | %4u | %4u | %6zu | %-4s | %9.2f | %9.2f | %7.2f |\n", label, dim, E, n, spx_router_kind_name(kind),
                1e3 * med, lg.n ? 1e3 * lg.sec[0] : NAN, flops / med * 1e-9);
