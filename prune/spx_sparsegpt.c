@@ -25,23 +25,28 @@ static void reverse_d(double *a, size_t n)
     }
 }
 
-/* Zero row i of the row-major n x n matrix A left of the diagonal; 1 if the rest is not finite */
-static int finish_row(double *A, size_t n, size_t i)
+/* 1 if any of the n doubles at p is not finite */
+static int any_nonfinite(const double *p, size_t n)
 {
-    double *row = A + i * n, bad = 0.0;
-    memset(row, 0, i * sizeof(double));
-    for (size_t j = i; j < n; j++)
-        bad += row[j] * 0.0;   /* NaN iff a non-finite entry */
+    double bad = 0.0;
+    for (size_t j = 0; j < n; j++)
+        bad += p[j] * 0.0;   /* NaN iff a non-finite entry */
     return isnan(bad);
 }
 
-/* A holds J H J (row-major lower triangle read). Leaves U = chol(H^-1) upper in A (see the
- * header for the derivation). The final un-reversal swaps row i with the reversed row n-1-i and
- * finishes both while they are in cache. */
-static int inv_chol_reversed(spx_ctx *ctx, double *A, size_t n)
+/* A holds J H J (row-major lower triangle read). Leaves U = chol(H^-1) in A's upper triangle (see
+ * the header for the derivation); the lower triangle is zeroed when zero_lower, else left as
+ * scratch (the factor converts only the upper triangle). The final un-reversal moves only the
+ * triangles: U row i is row n-1-i of L^-1 reversed, so for each pair (i, n-1-i) the i+1 values of
+ * L^-1 row i are saved, L^-1 row n-1-i (reversed) becomes U row i from the diagonal on, and the
+ * saved values (reversed) become U row n-1-i; both rows are checked while in cache. */
+static int inv_chol_reversed(spx_ctx *ctx, double *A, size_t n, int zero_lower)
 {
     int rc = 0;
     lapack_int info;
+    double *tmp = malloc(((n + 1) / 2 + 1) * sizeof *tmp);
+    if (!tmp)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "inverse Cholesky: out of memory");
     /* row-major lower of J H J == column-major upper */
     info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)n, A, (lapack_int)n);
     if (info != 0)
@@ -52,22 +57,25 @@ static int inv_chol_reversed(spx_ctx *ctx, double *A, size_t n)
     info = LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'U', 'N', (lapack_int)n, A, (lapack_int)n);
     if (info != 0)
         SPX_FAIL(ctx, rc, SPX_E_CHOLESKY, "triangular inverse failed (dtrtri info %d)", (int)info);
-    /* the row-major view is now L^-1 (lower); U = J L^-1 J (upper) */
+    /* the row-major view is now R = L^-1 (lower: row r holds R[r][0..r]); U[i][j] = R[n-1-i][n-1-j] */
     for (size_t i = 0; i < (n + 1) / 2; i++) {
-        double *r1 = A + i * n, *r2 = A + (n - 1 - i) * n;
-        if (r1 == r2) {
-            reverse_d(r1, n);
-        } else {
-            for (size_t j = 0; j < n; j++) {
-                double t = r1[j];
-                r1[j] = r2[n - 1 - j];
-                r2[n - 1 - j] = t;
-            }
+        const size_t k = n - 1 - i;
+        double *ri = A + i * n, *rk = A + k * n;
+        memcpy(tmp, ri, (i + 1) * sizeof *tmp);       /* R[i][0..i] */
+        if (k != i)
+            for (size_t j = i; j < n; j++)             /* U row i: R[k][0..k] reversed */
+                ri[j] = rk[n - 1 - j];
+        for (size_t j = k; j < n; j++)                 /* U row k: R[i][0..i] reversed */
+            rk[j] = tmp[n - 1 - j];
+        if (zero_lower) {
+            memset(ri, 0, i * sizeof *ri);
+            memset(rk, 0, k * sizeof *rk);
         }
-        if (finish_row(A, n, i) || finish_row(A, n, n - 1 - i))
+        if (any_nonfinite(ri + i, n - i) || any_nonfinite(rk + k, n - k))
             SPX_FAIL(ctx, rc, SPX_E_CHOLESKY, "inverse Cholesky factor has NaN/Inf near row %zu", i);
     }
 done:
+    free(tmp);
     return rc;
 }
 
@@ -79,7 +87,7 @@ int spx_sparsegpt_inv_chol(spx_ctx *ctx, double *A, size_t n)
     if (!A || n == 0 || n > (size_t)INT_MAX || spx_ckd_mul_size(n, n, &nn) != 0)
         SPX_FAIL(ctx, rc, SPX_E_ARG, "inverse Cholesky: bad order %zu", n);
     reverse_d(A, nn);   /* row-major upper of A -> row-major lower of J A J */
-    SPX_TRY(rc, inv_chol_reversed(ctx, A, n));
+    SPX_TRY(rc, inv_chol_reversed(ctx, A, n, 1));
 done:
     return rc;
 }
@@ -93,18 +101,24 @@ void spx_sparsegpt_inv_free(spx_sparsegpt_inv *f)
     free(f);
 }
 
-/* Convert the n doubles of buf to floats stored at the start of the same buffer. Chunks go
- * through a small stack buffer and memcpy: the float destination [4k, 4k + 4m) never overlaps
- * doubles not yet read (which start at byte 8(k + m)). */
-static void shrink_to_float(double *buf, size_t n)
+/* The upper triangle of the row-major n x n doubles in buf as an n x n float matrix (zeros below
+ * the diagonal) at the start of the same buffer, row by row. Float row r ends at byte 4n(r + 1),
+ * before the unread doubles of row r (from byte 8(nr + r)) for r >= 1; in row 0 floats trail the
+ * doubles they come from. Values go through a small stack buffer and memcpy (no type punning). */
+static void shrink_upper_to_float(double *buf, size_t n)
 {
     float tmp[1024];
     char *dst = (char *)buf;
-    for (size_t k = 0; k < n; k += 1024) {
-        size_t m = n - k < 1024 ? n - k : 1024;
-        for (size_t j = 0; j < m; j++)
-            tmp[j] = (float)buf[k + j];
-        memcpy(dst + k * sizeof(float), tmp, m * sizeof(float));
+    for (size_t r = 0; r < n; r++) {
+        const double *src = buf + r * n;
+        char *row = dst + r * n * sizeof(float);
+        memset(row, 0, r * sizeof(float));
+        for (size_t k = r; k < n; k += 1024) {
+            size_t m = n - k < 1024 ? n - k : 1024;
+            for (size_t j = 0; j < m; j++)
+                tmp[j] = (float)src[k + j];
+            memcpy(row + k * sizeof(float), tmp, m * sizeof(float));
+        }
     }
 }
 
@@ -171,7 +185,7 @@ int spx_sparsegpt_factor(spx_ctx *ctx, const float *H, size_t cols, const spx_pr
             *(a - i) = (f->dead[i] ? 1.0 : (double)h[i]) + damp;
         }
         spx_err_clear(&sub);
-        if (inv_chol_reversed(&sub, A, cols) == 0) {
+        if (inv_chol_reversed(&sub, A, cols, 0) == 0) {
             f->retries = k;
             f->damp = damp;
             break;
@@ -182,7 +196,7 @@ int spx_sparsegpt_factor(spx_ctx *ctx, const float *H, size_t cols, const spx_pr
                      "(damping %g = %g x mean diag %g): %s", cols, cols, k, damp, damp / mean, mean,
                      sub.msg);
     }
-    shrink_to_float(A, nn);
+    shrink_upper_to_float(A, cols);
     {
         float *U = realloc(A, nn * sizeof(float));   /* shrinking: keep A if realloc fails */
         f->U = U ? U : (float *)A;
