@@ -215,6 +215,22 @@ int spx_archmap_present(const spx_archmap_entry *e, const spx_model_config *c)
     }
 }
 
+void spx_archmap_dense_desc(const spx_archmap_entry *e, uint32_t layer, const char *canon, int dtype, uint32_t ndim,
+                            const uint64_t dims[2], uint64_t numel, spx_tensor *desc)
+{
+    memset(desc, 0, sizeof *desc);
+    snprintf(desc->name, sizeof desc->name, "%s", canon);
+    desc->dtype = (uint8_t)dtype;
+    desc->encoding = SPX_ENC_DENSE;
+    desc->ndim = (uint8_t)ndim;
+    desc->dims[0] = dims[0];
+    desc->dims[1] = ndim == 2 ? dims[1] : 0;
+    desc->nnz = numel;
+    desc->role = e->role;
+    desc->layer = e->place == SPX_PLACE_BLOCK ? layer : SPX_NO_INDEX;
+    desc->expert = SPX_NO_INDEX;
+}
+
 void spx_archmap_shape(const spx_archmap_entry *e, const spx_model_config *c, uint64_t dims[2], uint32_t *ndim)
 {
     uint64_t q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;

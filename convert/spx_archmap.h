@@ -19,6 +19,7 @@
 
 #include "spx_arch.h"
 #include "spx_error.h"
+#include "spx_format.h"
 
 typedef enum spx_xform {
     SPX_XFORM_NONE = 0,
@@ -99,6 +100,10 @@ long spx_archmap_match(const spx_archmap *m, const char *name, uint32_t *layer);
 int spx_archmap_present(const spx_archmap_entry *e, const spx_model_config *c);
 /* Expected dims (ndim 1 or 2) of the canonical tensor from the config. */
 void spx_archmap_shape(const spx_archmap_entry *e, const spx_model_config *c, uint64_t dims[2], uint32_t *ndim);
+/* *desc = the writer record of the dense canonical tensor `canon` of entry e in block `layer`
+ * (ignored for global entries): dtype, dims [ndim] (1 or 2), nnz = numel; everything else zero. */
+void spx_archmap_dense_desc(const spx_archmap_entry *e, uint32_t layer, const char *canon, int dtype, uint32_t ndim,
+                            const uint64_t dims[2], uint64_t numel, spx_tensor *desc);
 /* Expected dims of the checkpoint tensor (the canonical shape before e->xform: transposed for
  * TRANSPOSE, three times the rows for the fused splits). */
 void spx_archmap_src_shape(const spx_archmap_entry *e, const spx_model_config *c, uint64_t dims[2], uint32_t *ndim);

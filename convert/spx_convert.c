@@ -11,9 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "spx_archmap.h"
 #include "spx_ckd.h"
@@ -442,17 +440,7 @@ static int write_one(conv *c, spx_writer *w, const plan_item *p)
         }
     }
     spx_tensor desc;
-    memset(&desc, 0, sizeof desc);
-    snprintf(desc.name, sizeof desc.name, "%s", p->canon);
-    desc.dtype = (uint8_t)out_dt;
-    desc.encoding = SPX_ENC_DENSE;
-    desc.ndim = (uint8_t)p->ondim;
-    desc.dims[0] = p->odims[0];
-    desc.dims[1] = p->ondim == 2 ? p->odims[1] : 0;
-    desc.nnz = p->onumel;
-    desc.role = p->e->role;
-    desc.layer = p->e->place == SPX_PLACE_BLOCK ? p->layer : SPX_NO_INDEX;
-    desc.expert = SPX_NO_INDEX;
+    spx_archmap_dense_desc(p->e, p->layer, p->canon, out_dt, p->ondim, p->odims, p->onumel, &desc);
     rc = spx_writer_add(w, &desc, data, bytes);
     if (rc < 0) {
         *ctx = *spx_writer_ctx(w);
@@ -475,16 +463,8 @@ done:
 static void drop_pages(const plan_item *p)
 {
     unsigned bits = spx_st_dtype_bits(p->dtype);
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t a, b;
-    if (!bits || pg <= 0 || !p->data || p->numel > UINT64_MAX / bits)
-        return;
-    a = (uintptr_t)p->data;
-    b = a + (uintptr_t)((p->numel * bits + 7) / 8);
-    a = (a + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;   /* whole pages inside the tensor only */
-    b = b / (uintptr_t)pg * (uintptr_t)pg;
-    if (b > a)
-        (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+    if (bits && p->data && p->numel <= (UINT64_MAX - 7) / bits)
+        spx_release_mapped(p->data, (size_t)((p->numel * bits + 7) / 8));
 }
 
 static int write_all(conv *c)

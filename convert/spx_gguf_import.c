@@ -426,17 +426,7 @@ static int write_one(gconv *c, spx_writer *w, const gitem *p)
         }
     }
     spx_tensor desc;
-    memset(&desc, 0, sizeof desc);
-    snprintf(desc.name, sizeof desc.name, "%s", p->canon);
-    desc.dtype = (uint8_t)dt;
-    desc.encoding = SPX_ENC_DENSE;
-    desc.ndim = (uint8_t)p->ndim;
-    desc.dims[0] = p->dims[0];
-    desc.dims[1] = p->ndim == 2 ? p->dims[1] : 0;
-    desc.nnz = t->numel;
-    desc.role = p->e->role;
-    desc.layer = p->e->place == SPX_PLACE_BLOCK ? p->layer : SPX_NO_INDEX;
-    desc.expert = SPX_NO_INDEX;
+    spx_archmap_dense_desc(p->e, p->layer, p->canon, dt, p->ndim, p->dims, t->numel, &desc);
     if ((rc = spx_writer_add(w, &desc, data, bytes)) < 0) {
         *ctx = *spx_writer_ctx(w);
         goto done;

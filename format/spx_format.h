@@ -272,6 +272,9 @@ const void *spx_file_data(const spx_file *f, const spx_tensor *t);     /* pointe
  * clean file pages; a later read faults them in again from the file, so this never changes what
  * is read). No-op for spx_file_open_mem buffers. Advisory: failures are ignored. */
 void spx_file_release(const spx_file *f, const spx_tensor *t);
+/* The same for any n bytes at p inside a clean, read-only FILE mapping (whole pages only; never
+ * call it on heap or written memory, whose contents it would discard). Advisory. */
+void spx_release_mapped(const void *p, size_t n);
 
 /* Metadata entries, sorted by key. */
 typedef struct spx_meta {

@@ -414,18 +414,23 @@ const void *spx_file_data(const spx_file *f, const spx_tensor *t)
     return f->base + t->data_offset;
 }
 
-void spx_file_release(const spx_file *f, const spx_tensor *t)
+void spx_release_mapped(const void *p, size_t n)
 {
     long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t a, b;
-    if (!f || !t || !f->map || pg <= 0 || t->data_offset > f->map_len || t->data_size > f->map_len - t->data_offset)
+    uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)n;
+    if (!p || pg <= 0)
         return;
-    a = (uintptr_t)f->base + (uintptr_t)t->data_offset;
-    b = a + (uintptr_t)t->data_size;
-    a = (a + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;   /* whole pages inside the tensor only */
+    a = (a + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;   /* whole pages inside [p, p + n) only */
     b = b / (uintptr_t)pg * (uintptr_t)pg;
     if (b > a)
         (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
+void spx_file_release(const spx_file *f, const spx_tensor *t)
+{
+    if (!f || !t || !f->map || t->data_offset > f->map_len || t->data_size > f->map_len - t->data_offset)
+        return;
+    spx_release_mapped(f->base + t->data_offset, (size_t)t->data_size);
 }
 
 size_t spx_file_meta_count(const spx_file *f) { return f->meta.n; }

@@ -218,7 +218,7 @@ typedef struct sweep_buf {
     size_t *hist;      /* [parts][SPX_SGPT_SEL_BINS] radix-select histograms */
     uint32_t *maxbits; /* [parts] */
     double *rowloss;   /* [rows] this block's OBS loss per row, summed in row order afterwards */
-    uint64_t *npruned; /* [SPX_KERN_MAX_THREADS] weights pruned by each part of the row pass */
+    uint64_t *npruned; /* [parts] weights pruned by each part of the row pass */
     unsigned char *tiles; /* [parts] x spx_sgpt_rows_scratch(B) bytes, 64-byte aligned */
     size_t tile_bytes;
 } sweep_buf;
@@ -312,25 +312,6 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
         if (!isfinite(W[k]))
             SPX_FAIL(ctx, rc, SPX_E_NUMERIC, "sparsegpt sweep: W[%zu][%zu] is not finite",
                      k / cols, k % cols);
-    b.Wb = malloc(bytes);
-    b.Err = malloc(bytes);
-    b.S = malloc(bytes);
-    b.mask = calloc(rows * B, 1);
-    b.Ub = malloc(B * B * sizeof(float));
-    b.diag2 = malloc(B * sizeof *b.diag2);
-    b.hist = malloc(SPX_KERN_MAX_THREADS * SPX_SGPT_SEL_BINS * sizeof *b.hist);
-    b.maxbits = malloc(SPX_KERN_MAX_THREADS * sizeof *b.maxbits);
-    b.rowloss = malloc(rows * sizeof *b.rowloss);
-    b.npruned = calloc(SPX_KERN_MAX_THREADS, sizeof *b.npruned);
-    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.diag2 || !b.hist || !b.maxbits || !b.rowloss || !b.npruned)
-        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
-
-    if (f->ndead)
-        for (size_t r = 0; r < rows; r++)
-            for (size_t j = 0; j < cols; j++)
-                if (f->dead[j])
-                    W[r * cols + j] = 0.0f;
-
     /* Chunks of rows go to the kernel pool's threads, each with its own single-threaded share of
      * the lazy sgemm, so OpenBLAS is set to one thread for the sweep. (OpenBLAS-threaded sgemm
      * with a pooled row pass was measured slower: OpenBLAS's idle workers spin after each call,
@@ -344,6 +325,25 @@ int spx_sparsegpt_sweep(spx_ctx *ctx, float *W, size_t rows, size_t cols,
         if (np > SPX_KERN_MAX_THREADS)
             np = SPX_KERN_MAX_THREADS;
     }
+    b.Wb = malloc(bytes);
+    b.Err = malloc(bytes);
+    b.S = malloc(bytes);
+    b.mask = calloc(rows * B, 1);
+    b.Ub = malloc(B * B * sizeof(float));
+    b.diag2 = malloc(B * sizeof *b.diag2);
+    b.hist = malloc(np * SPX_SGPT_SEL_BINS * sizeof *b.hist);
+    b.maxbits = malloc(np * sizeof *b.maxbits);
+    b.rowloss = malloc(rows * sizeof *b.rowloss);
+    b.npruned = calloc(np, sizeof *b.npruned);
+    if (!b.Wb || !b.Err || !b.S || !b.mask || !b.Ub || !b.diag2 || !b.hist || !b.maxbits || !b.rowloss || !b.npruned)
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt sweep: out of memory");
+
+    if (f->ndead)
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < cols; j++)
+                if (f->dead[j])
+                    W[r * cols + j] = 0.0f;
+
     b.tile_bytes = spx_sgpt_rows_scratch(B);
     b.tiles = aligned_alloc(64, (size_t)np * b.tile_bytes);   /* tile_bytes is a multiple of 64 */
     if (!b.tiles)

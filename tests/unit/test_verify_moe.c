@@ -22,6 +22,7 @@
 #include "spx_model.h"
 #include "spx_moe.h"
 #include "spx_ppl.h"
+#include "spx_rng.h"
 #include "spx_route.h"
 #include "spx_test.h"
 #include "test_verify_moe_util.h"
@@ -679,16 +680,17 @@ static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
     float *cen = malloc((size_t)K * pca * sizeof(float)), *X = malloc(nmax * in_dim * sizeof(float));
     float *Y1 = malloc(nmax * pca * sizeof(float)), *Y2 = malloc(nmax * pca * sizeof(float));
     uint32_t lab1[5], lab2[5];
-    uint64_t st = 0x1234567ull + in_dim + pca;
+    spx_rng rng;
     int saved = spx_kern_threads();
+    spx_rng_seed(&rng, 0x1234567ull + in_dim + pca);
     for (size_t i = 0; i < in_dim; i++)
-        mean[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+        mean[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     for (size_t i = 0; i < (size_t)pca * in_dim; i++)
-        proj[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+        proj[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     for (size_t i = 0; i < nmax * in_dim; i++)
-        X[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+        X[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     for (size_t i = 0; i < (size_t)K * pca; i++)
-        cen[i] = (float)((double)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0 - 0.5);
+        cen[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     spx_router r = {in_dim, pca, K, mean, proj, cen};
     for (size_t n = 1; n <= nmax; n += 4) {
         spx_router_assign(&r, X, n, Y1, lab1);
