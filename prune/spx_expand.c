@@ -180,9 +180,12 @@ done:
     return rc;
 }
 
-/* SparseGPT copy of W [rows x cols] with H; returns the pruned copy and its relative error. */
+/* SparseGPT copy of W [rows x cols] with H; returns the pruned copy and its relative error. When
+ * *stale, H is factored first (into *inv, reusing its buffer: the experts of one loop have the same
+ * cols) and *stale cleared: gate and up share the factor of their common Hessian. */
 static int prune_copy(spx_ctx *ctx, const float *W, size_t rows, size_t cols, spx_hessian *h,
-                      spx_sparsegpt_inv **inv, const spx_prune_opts *p, float **out, double *err, int *retries)
+                      spx_sparsegpt_inv **inv, int *stale, const spx_prune_opts *p, float **out,
+                      double *err, int *retries)
 {
     int rc = 0;
     spx_prune_report rep;
@@ -190,9 +193,13 @@ static int prune_copy(spx_ctx *ctx, const float *W, size_t rows, size_t cols, sp
     float *Wc = dup_floats(W, rows * cols);
     if (!Wc)
         return spx_err_set(ctx, SPX_E_NOMEM, "expand: out of memory");
-    if (!*inv) { /* gate and up share the factor of their common Hessian */
+    if (*stale) {
         SPX_TRY(rc, spx_prune_opts_check(ctx, p, cols, 1));
-        SPX_TRY(rc, spx_sparsegpt_factor(ctx, spx_hessian_matrix(h), cols, p, inv));
+        if (*inv)
+            SPX_TRY(rc, spx_sparsegpt_refactor(ctx, spx_hessian_matrix(h), cols, p, *inv));
+        else
+            SPX_TRY(rc, spx_sparsegpt_factor(ctx, spx_hessian_matrix(h), cols, p, inv));
+        *stale = 0;
     }
     SPX_TRY(rc, spx_sparsegpt_sweep(ctx, Wc, rows, cols, *inv, p, &rep));
     SPX_TRY(rc, spx_prune_recon_error(ctx, W, Wc, rows, cols, spx_hessian_matrix(h), err));
@@ -303,7 +310,8 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
     spx_moe *moe1 = NULL, *moe2 = NULL;
     float *gather = NULL, *dg = NULL, *du = NULL, *dd = NULL, *bg = NULL, *bu = NULL, *bd = NULL;
     spx_hessian *h = NULL;
-    spx_sparsegpt_inv *inv = NULL;
+    spx_sparsegpt_inv *inv = NULL;   /* one factor buffer per expert loop, refactored per expert */
+    int stale = 1;
     double wsum = 0;
     memset(&fu, 0, sizeof fu);
     memset(&fd, 0, sizeof fd);
@@ -345,20 +353,21 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         SPX_TRY(rc, reserve_expert(ctx, &iter, kept, ffn, dim, o, l, "ffn_up", c));
         SPX_TRY(rc, cluster_hessian(ctx, cap.buf, dim, fu.labels, sel, nsamples, seqlen, gather, &h));
         if (cfg->gated) {
-            SPX_TRY(rc, prune_copy(ctx, dg, ffn, dim, h, &inv, &o->p, &w, &e, &info->retries));
+            SPX_TRY(rc, prune_copy(ctx, dg, ffn, dim, h, &inv, &stale, &o->p, &w, &e, &info->retries));
             SPX_TRY(rc, set_expert(ctx, &moe1->gate[c], ffn, dim, w, bg));
             info->recon_gate += e * fu.sizes[c];
         }
-        SPX_TRY(rc, prune_copy(ctx, du, ffn, dim, h, &inv, &o->p, &w, &e, &info->retries));
+        SPX_TRY(rc, prune_copy(ctx, du, ffn, dim, h, &inv, &stale, &o->p, &w, &e, &info->retries));
         SPX_TRY(rc, set_expert(ctx, &moe1->up[c], ffn, dim, w, bu));
         info->recon_up += e * fu.sizes[c];
         wsum += fu.sizes[c];
         spx_hessian_free(h);
         h = NULL;
-        spx_sparsegpt_inv_free(inv);
-        inv = NULL;
+        stale = 1;   /* the next expert's reservation covers the kept factor buffer again */
         spx_mem_release(ctx, &iter);
     }
+    spx_sparsegpt_inv_free(inv);   /* unaccounted from here on: the loop's buffer goes */
+    inv = NULL;
     info->recon_gate /= wsum;
     info->recon_up /= wsum;
     SPX_TRY(rc, spx_mem_reserve(ctx, kept, (unsigned long long)dim * ffn * 4u,
@@ -397,16 +406,17 @@ static int expand_block(spx_ctx *ctx, spx_model *m, spx_state *st, uint32_t l, f
         info->fallbacks += fd.sizes[c] ? 0u : 1u;
         SPX_TRY(rc, reserve_expert(ctx, &iter, kept, dim, ffn, o, l, "ffn_down", c));
         SPX_TRY(rc, cluster_hessian(ctx, cap.buf, ffn, fd.labels, sel, nsamples, seqlen, gather, &h));
-        SPX_TRY(rc, prune_copy(ctx, dd, dim, ffn, h, &inv, &o->p, &w, &e, &info->retries));
+        SPX_TRY(rc, prune_copy(ctx, dd, dim, ffn, h, &inv, &stale, &o->p, &w, &e, &info->retries));
         SPX_TRY(rc, set_expert(ctx, &moe2->down[c], dim, ffn, w, bd));
         info->recon_down += e * fd.sizes[c];
         wsum += fd.sizes[c];
         spx_hessian_free(h);
         h = NULL;
-        spx_sparsegpt_inv_free(inv);
-        inv = NULL;
+        stale = 1;   /* the next expert's reservation covers the kept factor buffer again */
         spx_mem_release(ctx, &iter);
     }
+    spx_sparsegpt_inv_free(inv);   /* unaccounted from here on: the loop's buffer goes */
+    inv = NULL;
     info->recon_down /= wsum;
     /* move the gate/up experts over from the installed moe */
     for (uint32_t c = 0; c < K; c++) {

@@ -71,10 +71,48 @@ static int run_block(spx_ctx *ctx, const spx_model *m, spx_state *st, uint32_t l
     return 0;
 }
 
-/* --max-memory: the SparseGPT factor of a [cols x cols] Hessian peaks at cols^2 doubles
- * (spx_sparsegpt_factor); it is held by `group_held` until the group's factors are freed. */
+/* One factor kept from the last group for the next: attention, its output and the MLP input all
+ * have cols = dim, so most factors refactor into a buffer whose pages are already mapped
+ * (spx_sparsegpt_refactor). Its bytes stay reserved in `held` while it waits. */
+typedef struct factor_spare {
+    spx_sparsegpt_inv *inv;
+    unsigned long long held;
+} factor_spare;
+
+/* At a group's end: keep the largest usable factor as the spare, free the others, then move the
+ * spare's reservation out of the group's (released just before, so the reservation fits). */
+static void keep_spare(spx_ctx *ctx, spx_sparsegpt_inv **invs, int n, factor_spare *sp,
+                       unsigned long long *group_held)
+{
+    int best = -1, took = 0;
+    for (int k = 0; k < n; k++)
+        if (invs[k] && invs[k]->cols &&
+            (best < 0 || spx_sparsegpt_inv_bytes(invs[k]) > spx_sparsegpt_inv_bytes(invs[best])))
+            best = k;
+    if (best >= 0 && !sp->inv) {
+        sp->inv = invs[best];
+        invs[best] = NULL;
+        took = 1;
+    }
+    for (int k = 0; k < n; k++) {
+        spx_sparsegpt_inv_free(invs[k]);
+        invs[k] = NULL;
+    }
+    spx_mem_release(ctx, group_held);
+    if (took && spx_mem_reserve(ctx, &sp->held, spx_sparsegpt_inv_bytes(sp->inv),
+                                   "kept SparseGPT factor") != 0) {
+        spx_err_clear(ctx);   /* cannot happen (the group held at least this much); be safe */
+        spx_sparsegpt_inv_free(sp->inv);
+        sp->inv = NULL;
+    }
+}
+
+/* --max-memory: the SparseGPT factor of a [cols x cols] Hessian holds cols^2 doubles
+ * (spx_sparsegpt_factor), or the spare's buffer when reused; it is held by `group_held` until the
+ * group ends. */
 static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin, spx_hessian *h,
-                     spx_sparsegpt_inv **inv, spx_prune_layer_info *info, unsigned long long *group_held)
+                     spx_sparsegpt_inv **inv, factor_spare *sp, spx_prune_layer_info *info,
+                     unsigned long long *group_held)
 {
     int rc = 0;
     unsigned long long held = 0;
@@ -105,9 +143,20 @@ static int prune_one(spx_ctx *ctx, const spx_prune_run_opts *o, spx_linear *lin,
          * (bitwise the same as factoring per layer) */
         if (!*inv) {
             SPX_TRY(rc, spx_prune_opts_check(ctx, &o->p, cols, 1));
-            SPX_TRY(rc, spx_mem_reserve(ctx, group_held, (unsigned long long)cols * cols * sizeof(double),
-                                        "SparseGPT inverse factor of %s (%zu x %zu fp64)", info->name, cols, cols));
-            SPX_TRY(rc, spx_sparsegpt_factor(ctx, H, cols, &o->p, inv));
+            if (sp->inv && spx_sparsegpt_inv_bytes(sp->inv) / sizeof(double) / cols >= cols) {
+                spx_mem_transfer(&sp->held, group_held);
+                *inv = sp->inv;
+                sp->inv = NULL;
+                SPX_TRY(rc, spx_sparsegpt_refactor(ctx, H, cols, &o->p, *inv));
+            } else {
+                spx_sparsegpt_inv_free(sp->inv);   /* too small: a new buffer replaces it */
+                sp->inv = NULL;
+                spx_mem_release(ctx, &sp->held);
+                SPX_TRY(rc, spx_mem_reserve(ctx, group_held, (unsigned long long)cols * cols * sizeof(double),
+                                            "SparseGPT inverse factor of %s (%zu x %zu fp64)", info->name, cols,
+                                            cols));
+                SPX_TRY(rc, spx_sparsegpt_factor(ctx, H, cols, &o->p, inv));
+            }
         }
         rc = spx_sparsegpt_sweep(ctx, W, rows, cols, *inv, &o->p, &info->rep);
         break;
@@ -142,6 +191,7 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
     spx_prune_layer_info *inf = NULL;
     size_t ninf = 0, per, total;
     unsigned long long run_held = 0, group_held = 0;   /* --max-memory reservations */
+    factor_spare spare = {NULL, 0};
     capture c;
     memset(&c, 0, sizeof c);
     c.ctx = ctx;
@@ -220,16 +270,15 @@ int spx_prune_model(spx_ctx *ctx, spx_model *m, const uint32_t *windows, uint32_
                 spx_linear *lin = spx_lin_get(L, k);
                 info->rows = lin->rows;
                 info->cols = lin->cols;
-                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], &c.inv[lin_input[k]], info, &group_held));
+                SPX_TRY(rc, prune_one(ctx, o, lin, c.h[lin_input[k]], &c.inv[lin_input[k]], &spare, info,
+                                     &group_held));
                 ninf++;
             }
             for (int kind = 0; kind < 4; kind++) {
                 spx_hessian_free(c.h[kind]);
                 c.h[kind] = NULL;
-                spx_sparsegpt_inv_free(c.inv[kind]);
-                c.inv[kind] = NULL;
             }
-            spx_mem_release(ctx, &group_held);
+            keep_spare(ctx, c.inv, 4, &spare, &group_held);
         }
         if (have_data)
             SPX_TRY(rc, run_block(ctx, m, st, l, X, scratch, nsamples, seqlen, NULL, 1));
@@ -248,6 +297,8 @@ done:
     free(scratch);
     spx_state_free(st);
     spx_mem_release(ctx, &group_held);
+    spx_sparsegpt_inv_free(spare.inv);
+    spx_mem_release(ctx, &spare.held);
     spx_mem_release(ctx, &run_held);
     return rc;
 }

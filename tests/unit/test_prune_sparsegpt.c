@@ -245,7 +245,7 @@ static void compare_naive(size_t rows, size_t c, size_t T, const spx_prune_opts 
     free(Wd);
 }
 
-/* The shortcut (reversed dpotrf + dtrtri) equals chol(H) -> inverse -> chol(upper). */
+/* The shortcut (reversed recursive factor + inverse) equals chol(H) -> inverse -> chol(upper). */
 static void check_shortcut(void)
 {
     spx_ctx ctx = SPX_CTX_INIT;
