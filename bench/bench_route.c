@@ -18,6 +18,10 @@
  *    routers, every layer): median over R passes of the per-token routing time, and its share of
  *    the expanded model's per-token time from part 1. This is the work routing adds; the rest of
  *    an expanded token is one expert's MLP, the same work as the one sparse model's.
+ * --pin: every centroid but the first of each EXPANDED router is moved far away (a copy; the folds
+ *    are rebuilt), so every token takes expert 0: the same routing work over the memory footprint
+ *    of one expert per block. Expanded vs pinned separates the cost of touching K experts' weights
+ *    from the routing itself.
  * Run with OPENBLAS_CORETYPE=SkylakeX OPENBLAS_THREAD_TIMEOUT=22 (what the spx CLI sets). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +64,9 @@ int main(int argc, char **argv)
 {
     const char *pa = NULL, *pb = NULL;
     size_t steps = 128;
-    int threads = 0, reps = 31, rc = 1;
+    int threads = 0, reps = 31, rc = 1, pin = 0;
+    float **pinned = NULL;   /* [layers x 2] centroid copies of --pin */
+    size_t npinned = 0;
     spx_ctx ctx = SPX_CTX_INIT;
     spx_model *A = NULL, *B = NULL;
     spx_state *sa = NULL, *sb = NULL;
@@ -76,8 +82,10 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--pin"))
+            pin = 1;
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: bench_route EXPANDED.spx ONE.spx [--steps N (128)] [--threads T] [--reps R (31)]\n");
+            printf("usage: bench_route EXPANDED.spx ONE.spx [--steps N (128)] [--threads T] [--reps R (31)] [--pin]\n");
             return 0;
         } else if (!pa)
             pa = argv[i];
@@ -111,6 +119,32 @@ int main(int argc, char **argv)
     if (nmoe == 0) {
         fprintf(stderr, "bench_route: %s has no expanded layer\n", pa);
         goto done;
+    }
+    if (pin && !(pinned = calloc(2 * L, sizeof *pinned))) {
+        fprintf(stderr, "bench_route: out of memory\n");
+        goto done;
+    }
+    npinned = pin ? 2 * L : 0;
+    for (size_t l = 0; pin && l < L; l++) {
+        spx_moe *moe = A->layers[l].moe;
+        for (int w = 0; moe && w < 2; w++) {
+            spx_router *r = w ? &moe->r_down : &moe->r_up;
+            size_t d = spx_router_rdim(r);
+            float *cc = malloc((size_t)r->k * d * sizeof *cc);
+            if (!cc) {
+                fprintf(stderr, "bench_route: out of memory\n");
+                goto done;
+            }
+            memcpy(cc, r->centroids, d * sizeof *cc);
+            for (size_t i = d; i < (size_t)r->k * d; i++)
+                cc[i] = 1e15f;   /* far from every input: expert 0 always wins */
+            pinned[2 * l + (size_t)w] = cc;
+            r->centroids = cc;
+        }
+        if (moe && spx_moe_fold_routers(&ctx, moe, (uint32_t)l) != 0) {
+            fail("pin", &ctx);
+            goto done;
+        }
     }
     if (spx_state_new(&ctx, A, (uint32_t)steps + 1, 1, &sa) != 0 || spx_state_new(&ctx, B, (uint32_t)steps + 1, 1, &sb) != 0) {
         fail("state", &ctx);
@@ -186,9 +220,9 @@ int main(int argc, char **argv)
                     const spx_moe *moe = A->layers[l].moe;
                     if (!moe)
                         continue;
-                    spx_moe_route(&moe->r_up, cap.xn + (i * L + l) * dim, 1, scratch, &lab);
+                    spx_moe_route(&moe->r_up, moe->fold[0], cap.xn + (i * L + l) * dim, 1, scratch, &lab);
                     sum += lab;
-                    spx_moe_route(&moe->r_down, cap.h + (i * L + l) * ffn, 1, scratch, &lab);
+                    spx_moe_route(&moe->r_down, moe->fold[1], cap.h + (i * L + l) * ffn, 1, scratch, &lab);
                     sum += lab;
                 }
             troute[r] = (bench_now() - t0) / (double)steps;
@@ -206,7 +240,7 @@ int main(int argc, char **argv)
                m0->k_up, m0->k_down, m0->r_up.pca_dim, m0->r_down.pca_dim, nmoe, L, pb);
         printf("kernel threads %d, %zu decode steps interleaved, routing timed over %d passes\n\n",
                spx_kern_threads(), steps, reps);
-        printf("| measure | expanded | one sparse | ratio |\n|---|---|---|---|\n");
+        printf("| measure | expanded%s | one sparse | ratio |\n|---|---|---|---|\n", pin ? " (pinned to expert 0)" : "");
         printf("| decode ms/token (median) | %.3f | %.3f | %.3f |\n", ma * 1e3, mb * 1e3, ma / mb);
         printf("| median of per-step ratios | | | %.3f |\n", mr);
         printf("| routing ms/token (2 routers x %zu layers) | %.4f | | %.2f%% of the expanded token |\n", nmoe,
@@ -218,6 +252,9 @@ done:
     spx_state_free(sb);
     spx_model_free(A);
     spx_model_free(B);
+    for (size_t i = 0; i < npinned; i++)
+        free(pinned[i]);
+    free(pinned);
     free(tok);
     free(ta);
     free(tb);

@@ -174,6 +174,7 @@ int spx_model_load_moe(spx_ctx *ctx, spx_model *m, uint32_t l, int copy)
     }
     for (uint32_t e = 0; e < moe->k_down; e++)
         SPX_TRY(rc, expert_load(ctx, m, l, "ffn_down", e, moe->k_down, c->dim, c->ffn_dim, copy, &moe->down[e]));
+    SPX_TRY(rc, spx_moe_fold_routers(ctx, moe, l));
     spx_moe_free(m->layers[l].moe);
     m->layers[l].moe = moe;
     moe = NULL;

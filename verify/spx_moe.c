@@ -92,6 +92,8 @@ void spx_moe_free(spx_moe *moe)
     free(moe->down);
     for (int i = 0; i < 6; i++)
         free(moe->owned[i]);
+    spx_router_fold_free(moe->fold[0]);
+    spx_router_fold_free(moe->fold[1]);
     free(moe);
 }
 
@@ -120,6 +122,21 @@ static int check_expert(spx_ctx *ctx, uint32_t layer, const char *base, uint32_t
     return 0;
 }
 
+int spx_moe_fold_routers(spx_ctx *ctx, spx_moe *moe, uint32_t layer)
+{
+    int rc = 0;
+    for (int w = 0; w < 2; w++) {
+        const spx_router *r = w ? &moe->r_down : &moe->r_up;
+        spx_router_fold_free(moe->fold[w]);   /* the routers may have changed since */
+        moe->fold[w] = NULL;
+        if (spx_router_fold_worth(r) && spx_router_fold_new(r, &moe->fold[w]) != 0)
+            SPX_FAIL(ctx, rc, SPX_E_NOMEM, "block %u: out of memory folding the %s router", layer,
+                     w ? "down" : "gate/up");
+    }
+done:
+    return rc;
+}
+
 int spx_moe_attach(spx_ctx *ctx, spx_model *m, uint32_t layer, spx_moe *moe)
 {
     int rc = 0;
@@ -135,6 +152,7 @@ int spx_moe_attach(spx_ctx *ctx, spx_model *m, uint32_t layer, spx_moe *moe)
     }
     for (uint32_t e = 0; e < moe->k_down; e++)
         SPX_TRY(rc, check_expert(ctx, layer, "ffn_down", e, &moe->down[e], c->dim, c->ffn_dim, 1));
+    SPX_TRY(rc, spx_moe_fold_routers(ctx, moe, layer));
     L = &m->layers[layer];
     if (L->moe == moe)
         goto done;
@@ -223,16 +241,23 @@ done:
 
 typedef struct route_job {
     const spx_router *r;
+    const spx_router_fold *fold;
     const float *X;   /* [n x in_dim] */
     size_t n;
     float *Y;         /* [n x pca_dim] */
+    uint32_t *labels; /* [n] (fold only) */
 } route_job;
 
 static void route_task(void *arg, unsigned part, unsigned nparts)
 {
     const route_job *j = arg;
     const spx_router *r = j->r;
-    if (j->n == 1) {
+    if (j->fold) {
+        size_t t0 = j->n * part / nparts, t1 = j->n * (part + 1) / nparts;
+        if (t1 > t0)
+            spx_router_fold_assign(r, j->fold, j->X + t0 * r->in_dim, t1 - t0, j->Y + t0 * r->pca_dim,
+                                   j->labels + t0);
+    } else if (j->n == 1) {
         uint32_t blocks = (r->pca_dim + 3) / 4;
         uint32_t j0 = 4 * (uint32_t)((uint64_t)blocks * part / nparts);
         uint32_t j1 = 4 * (uint32_t)((uint64_t)blocks * (part + 1) / nparts);
@@ -251,19 +276,27 @@ static void route_task(void *arg, unsigned part, unsigned nparts)
     }
 }
 
-void spx_moe_route(const spx_router *r, const float *X, size_t n, float *Y, uint32_t *labels)
+void spx_moe_route(const spx_router *r, const spx_router_fold *fold, const float *X, size_t n, float *Y,
+                   uint32_t *labels)
 {
     unsigned np = (unsigned)spx_kern_threads();
-    size_t cap = n == 1 ? (r->pca_dim + 3) / 4 : n;
-    if (r->pca_dim == 0 || np < 2 || (size_t)r->pca_dim * r->in_dim * sizeof(float) < SPX_ROUTE_PAR_BYTES) {
+    size_t cap = fold || n > 1 ? n : (r->pca_dim + 3) / 4;   /* parts: tokens, or row blocks */
+    size_t work = fold ? (size_t)fold->k * r->in_dim * sizeof(double) * n
+                       : (size_t)r->pca_dim * r->in_dim * sizeof(float);
+    if (fold && (np < 2 || n < 2 || work < SPX_ROUTE_PAR_BYTES)) {
+        spx_router_fold_assign(r, fold, X, n, Y, labels);
+        return;
+    }
+    if (r->pca_dim == 0 || np < 2 || work < SPX_ROUTE_PAR_BYTES) {
         spx_router_assign(r, X, n, Y, labels);
         return;
     }
     if (np > cap)
         np = (unsigned)cap;
-    route_job j = {r, X, n, Y};
+    route_job j = {r, fold, X, n, Y, labels};
     spx_kern_pool_run(np, route_task, &j);
-    spx_router_nearest(r, Y, n, labels);
+    if (!fold)
+        spx_router_nearest(r, Y, n, labels);
 }
 
 void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks)
@@ -276,7 +309,7 @@ void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n,
 
     /* gate/up: h = act(gate_e m) * up_e m into s->up [n x ffn]. A group with every token runs in
      * place on s->xn / s->gate / s->up, exactly as the dense path does. */
-    spx_moe_route(&moe->r_up, s->xn, n, ex->in, ex->lab);
+    spx_moe_route(&moe->r_up, moe->fold[0], s->xn, n, ex->in, ex->lab);
     if (s->route_hook)
         s->route_hook(s->route_ud, layer, 0, ex->lab, n);
     group(ex->lab, n, moe->k_up, start, ex->idx);
@@ -303,7 +336,7 @@ void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n,
         hooks->mlp_hidden(hooks->ud, layer, s->up, n);
 
     /* down: y = down_f h into s->tmp [n x dim] */
-    spx_moe_route(&moe->r_down, s->up, n, ex->in, ex->lab);
+    spx_moe_route(&moe->r_down, moe->fold[1], s->up, n, ex->in, ex->lab);
     if (s->route_hook)
         s->route_hook(s->route_ud, layer, 1, ex->lab, n);
     group(ex->lab, n, moe->k_down, start, ex->idx);

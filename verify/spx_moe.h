@@ -45,6 +45,7 @@
 #include "spx_linear.h"
 #include "spx_model.h"
 #include "spx_route.h"
+#include "spx_route_fold.h"
 
 #define SPX_MOE_MAX_EXPERTS 256u     /* K of an expanded block: 1..256 */
 
@@ -59,6 +60,8 @@ struct spx_moe {
     spx_linear *down;         /* [k_down], each [dim x ffn] */
     float *owned[6];          /* heap buffers behind r_up mean/proj/centroids, then r_down's
                                  (NULL where the router uses the file map or has no such part) */
+    spx_router_fold *fold[2]; /* r_up, r_down folded for decode (spx_route_fold.h), built by
+                                 spx_moe_attach where it saves work; NULL otherwise */
 };
 
 /* A moe with k_up gate/up and k_down down experts (1..256 each), all linears empty, routers
@@ -75,14 +78,21 @@ int spx_moe_set_router(spx_ctx *ctx, spx_moe *moe, int which, uint32_t pca_dim, 
 void spx_moe_free(spx_moe *moe);
 
 /* spx_router_assign as the runtime runs it: labels [n] of X [n x in_dim], Y [n x rdim] scratch.
- * Routers whose projection holds >= 256 KiB are split over the kernel pool (rows of the projection
- * for one token, tokens for several); the labels are the same bits as spx_router_assign's. */
-void spx_moe_route(const spx_router *r, const float *X, size_t n, float *Y, uint32_t *labels);
+ * With a fold (may be NULL) tokens are routed by spx_router_fold_assign; without, routers whose
+ * projection holds >= 256 KiB are split over the kernel pool (rows of the projection for one
+ * token, tokens for several). Either way the labels are the same as spx_router_assign's. */
+void spx_moe_route(const spx_router *r, const spx_router_fold *fold, const float *X, size_t n, float *Y,
+                   uint32_t *labels);
+
+/* (Re)build moe->fold for routers where folding saves work (after the routers are set; attach and
+ * the model loader call it). SPX_E_NOMEM. */
+int spx_moe_fold_routers(spx_ctx *ctx, spx_moe *moe, uint32_t layer);
 
 /* Check moe against the model (router sizes, every expert present with the right shape, gate
- * experts iff cfg.gated), then install it in layer `layer`: the dense gate/up/down linears and any
- * previous moe/gating are released. On success the model owns moe; on failure (SPX_E_ARG,
- * SPX_E_SHAPE) the caller still does and the model is unchanged. */
+ * experts iff cfg.gated), fold its routers where that saves work, then install it in layer
+ * `layer`: the dense gate/up/down linears and any previous moe/gating are released. On success
+ * the model owns moe; on failure (SPX_E_ARG, SPX_E_SHAPE, SPX_E_NOMEM) the caller still does and
+ * the model is unchanged. */
 int spx_moe_attach(spx_ctx *ctx, spx_model *m, uint32_t layer, spx_moe *moe);
 
 /* ---- gated neuron experts ------------------------------------------------------------------- */

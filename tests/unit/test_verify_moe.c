@@ -692,17 +692,28 @@ static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
     for (size_t i = 0; i < (size_t)K * pca; i++)
         cen[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     spx_router r = {in_dim, pca, K, mean, proj, cen};
+    spx_router_fold *fold = NULL;
+    CHECK(spx_router_fold_worth(&r) == (2 * K <= pca));
+    if (spx_router_fold_worth(&r))
+        CHECK(spx_router_fold_new(&r, &fold) == 0 && fold);
     for (size_t n = 1; n <= nmax; n += 4) {
         spx_router_assign(&r, X, n, Y1, lab1);
         for (int t = 1; t <= 3; t++) {
             spx_kern_set_threads(t);
             memset(Y2, 0xff, nmax * pca * sizeof(float));
-            spx_moe_route(&r, X, n, Y2, lab2);
+            spx_moe_route(&r, NULL, X, n, Y2, lab2);
             CHECK_MSG(memcmp(Y1, Y2, n * pca * sizeof(float)) == 0, "route %ux%u n %zu threads %d: projection differs",
                       pca, in_dim, n, t);
             CHECK_MSG(memcmp(lab1, lab2, n * sizeof(uint32_t)) == 0, "route n %zu threads %d: labels differ", n, t);
+            if (fold) {   /* the folded route (split by tokens when large): the same labels */
+                memset(lab2, 0xff, sizeof lab2);
+                spx_moe_route(&r, fold, X, n, Y2, lab2);
+                CHECK_MSG(memcmp(lab1, lab2, n * sizeof(uint32_t)) == 0, "folded route n %zu threads %d: labels differ",
+                          n, t);
+            }
         }
     }
+    spx_router_fold_free(fold);
     spx_kern_set_threads(saved);
     free(mean);
     free(proj);

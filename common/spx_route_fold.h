@@ -1,0 +1,47 @@
+/* spx_route_fold.h: the routing decision of spx_route.h without the projection, for decode.
+ *
+ * With z = x - mean and y = P z, the squared distance to centroid C_c is
+ *     ||y - C_c||^2 = ||y||^2 + s_c,     s_c = ||C_c||^2 - 2 z . u_c,     u_c = P^T C_c [in_dim],
+ * and ||y||^2 is the same for every c, so the nearest centroid is argmin_c s_c: k dot products of
+ * length in_dim instead of pca_dim of them (k = 8 experts, pca_dim = 64: 8x fewer flops; the
+ * vectors u are k x in_dim doubles against the pca_dim x in_dim floats of P, 4x fewer bytes).
+ *
+ * The routing function itself is defined on the fp32-rounded projection (specs/spx-format.md), so
+ * a decision is only taken from s when it cannot differ from that definition: the rounding of y
+ * moves a difference d_c - d_c* by at most 2 ||y~ - y|| ||C_c - C_c*||, ||y~ - y|| <=
+ * (2^-24 + 2^-32) ||P||_F ||z||, and the double sums of both routes are within 2^-32 of their
+ * magnitudes (in_dim, pca_dim <= 2^20). The token's label is argmin s when every other centroid is
+ * beyond twice that margin; otherwise (a near tie, NaN/Inf in x) the token goes through
+ * spx_router_assign. The labels are therefore always the ones spx_router_assign gives; the fold
+ * only decides how fast. */
+#ifndef SPX_ROUTE_FOLD_H
+#define SPX_ROUTE_FOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spx_route.h"
+
+typedef struct spx_router_fold {
+    uint32_t in_dim, k;
+    double *u;    /* [k x in_dim] P^T C_c */
+    double *q;    /* [k] ||C_c||^2 */
+    double *cn;   /* [k] ||C_c|| */
+    double *un;   /* [k] ||u_c|| */
+    double pf;    /* ||P||_F */
+} spx_router_fold;
+
+/* 1 when folding r saves work: PCA routing, 2k <= pca_dim, in_dim <= 2^20. */
+int spx_router_fold_worth(const spx_router *r);
+
+/* Fold r (which must be worth folding). Returns 0, -1 (not worth it) or -2 (out of memory); *out
+ * belongs to the caller. */
+int spx_router_fold_new(const spx_router *r, spx_router_fold **out);
+void spx_router_fold_free(spx_router_fold *f);
+
+/* labels[n] for X [n x in_dim], the same as spx_router_assign(r, X, n, Y, labels). Y: scratch of
+ * n x pca_dim floats (used for the tokens that fall back). Returns the number of fallbacks. */
+size_t spx_router_fold_assign(const spx_router *r, const spx_router_fold *f, const float *X, size_t n, float *Y,
+                              uint32_t *labels);
+
+#endif
