@@ -107,7 +107,8 @@ void spx_kmat_unpack_f32(const spx_kmat *m, float *w);
 void spx_kmat_matvec(const spx_kmat *m, const float *x, float *y);
 
 /* Y [n x rows] = X [n x cols] W^T, row-major. X and Y must not overlap; n == 0 does nothing.
- * PANEL (n >= 2) uses the batched kernel on chunks of up to 64 tokens (scratch: X^T of one chunk,
+ * PANEL (n >= 2) uses the batched kernel on chunks of up to 64 tokens (32 when rows hold >= 64
+ * values per 256-column panel on average, see spx_kern_dispatch.c; scratch: X^T of one chunk,
  * cols x 64 floats at most; if that allocation fails it falls back to its row walk, same tolerance
  * but not the same bits); the other layouts run their row kernels on 4 tokens at a time (weights
  * read from memory once per block of rows); DENSE F32 calls cblas_sgemm. */

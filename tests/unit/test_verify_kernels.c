@@ -4,7 +4,8 @@
  * For every layout (dense, bitmask, 2:4, CSR, panel) x value dtype (F32, F16, BF16) x shape
  * (1 row, cols not a multiple of 16/32/64/256, a row of zeros, a fully dense row, an all-zero
  * matrix), built both from a dense fp32 matrix and from the matching .spx encoding:
- *   - matvec and matmul (n = 2, 5, 20, 37: PANEL chunks of 16 and 32 tokens) on fresh random inputs;
+ *   - matvec and matmul (n = 2, 5, 20, 37: PANEL chunks of 16 and 32 tokens, and of 64 where rows
+ *     hold < 64 values per panel, else 32 + 5) on fresh random inputs;
  *   - threads 1 and 2 (split forced even for tiny matrices) give bit-identical outputs;
  *   - for the row-kernel layouts, matmul gives each token the bits of matvec.
  *
