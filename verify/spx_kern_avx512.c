@@ -350,7 +350,7 @@ KI void panel_body(const spx_kmat *m, const float *Xt, size_t nt, float *Y, size
     enum { H = SPX_KNB / 16 };
     const size_t es = esize(dt);
     const uint64_t ld = (uint64_t)m->rows + 1;
-    const uint32_t RB = (uint32_t)(SPX_KPANEL_TOT / NB);   /* rows per block, totals stay in L1 */
+    const uint32_t RB = (uint32_t)(SPX_KPANEL_TOT / NB);   /* rows per block (totals in L1/L2) */
     float tot[SPX_KPANEL_TOT] __attribute__((aligned(64)));
     float wt[16] __attribute__((aligned(64)));
     for (uint32_t rb = r0; rb < r1; rb += RB) {
