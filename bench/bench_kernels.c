@@ -77,7 +77,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-
 static void die(const char *what, const spx_ctx *ctx)
 {
     fprintf(stderr, "bench_kernels: %s: %s\n", what, ctx ? ctx->msg : "out of memory");
@@ -236,8 +235,7 @@ static void run_shape(uint32_t rows, uint32_t cols, int reps, unsigned char *flu
            "x sgemv", "x f16", "x sgemm");
     for (int i = 0; i < b->nc; i++) {
         bcase *c = &b->c[i];
-        qsort(c->t, (size_t)reps, sizeof(double), bench_cmp_double);
-        c->med = reps % 2 ? c->t[reps / 2] : 0.5 * (c->t[reps / 2 - 1] + c->t[reps / 2]);
+        c->med = bench_median(c->t, (size_t)reps);   /* sorts: t[0] is the minimum */
     }
     for (int i = 0; i < b->nc; i++) {
         const bcase *c = &b->c[i];

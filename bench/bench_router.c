@@ -33,7 +33,6 @@ static void log_epoch(void *ud, const spx_router_epoch *e)
         l->sec[l->n++] = e->seconds;
 }
 
-
 static int make_data(size_t n, uint32_t dim, uint32_t E, float **Xo, float **Yo)
 {
     spx_rng rng;

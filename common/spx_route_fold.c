@@ -7,12 +7,17 @@
 
 #define SPX_FOLD_MAX_DIM (1u << 20)   /* keeps every double sum within 2^-32 of its magnitude */
 #define SPX_FOLD_CHUNK 256            /* z is formed in chunks of this many doubles (stack) */
+#define SPX_FOLD_MAX_K 256            /* scores live on the stack (routers of spx_moe: k <= 256) */
+
+/* the 8 lanes of a spx_f8d added in a fixed tree */
+#define SPX_FOLD_SUM8(a) ((((a)[0] + (a)[4]) + ((a)[2] + (a)[6])) + (((a)[1] + (a)[5]) + ((a)[3] + (a)[7])))
 
 typedef double spx_f8d __attribute__((vector_size(64)));
 
 int spx_router_fold_worth(const spx_router *r)
 {
-    return r && r->pca_dim > 0 && r->k >= 1 && 2ull * r->k <= r->pca_dim && r->in_dim <= SPX_FOLD_MAX_DIM &&
+    return r && r->pca_dim > 0 && r->k >= 1 && r->k <= SPX_FOLD_MAX_K && 2ull * r->k <= r->pca_dim &&
+           r->in_dim <= SPX_FOLD_MAX_DIM &&
            r->proj && r->mean && r->centroids;
 }
 
@@ -101,7 +106,7 @@ static inline __attribute__((always_inline)) double fold_scores(const spx_router
                 memcpy(&uv, u + i, sizeof uv);
                 a += zv * uv;
             }
-            double t = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+            double t = SPX_FOLD_SUM8(a);
             for (; i < m; i++)
                 t += z[i] * u[i];
             s[c] += t;
@@ -109,7 +114,7 @@ static inline __attribute__((always_inline)) double fold_scores(const spx_router
     }
     for (uint32_t c = 0; c < k; c++)
         s[c] = f->q[c] - 2.0 * s[c];
-    return ((z2[0] + z2[4]) + (z2[2] + z2[6])) + ((z2[1] + z2[5]) + (z2[3] + z2[7]));
+    return SPX_FOLD_SUM8(z2);
 }
 
 /* argmin s when every other centroid is provably farther under the exact definition, else -1 */
@@ -139,13 +144,11 @@ static inline __attribute__((always_inline)) long fold_decide(const spx_router_f
 static inline __attribute__((always_inline)) size_t fold_rows(const spx_router *r, const spx_router_fold *f,
                                                               const float *X, size_t n, float *Y, uint32_t *labels)
 {
-    double s[256];   /* k <= pca_dim / 2; routers have k <= 256 (spx_moe) */
+    double s[SPX_FOLD_MAX_K];   /* f->k <= SPX_FOLD_MAX_K (spx_router_fold_worth) */
     size_t fb = 0;
     for (size_t t = 0; t < n; t++) {
         const float *x = X + t * r->in_dim;
-        long b = -1;
-        if (f->k <= 256)
-            b = fold_decide(f, s, fold_scores(r, f, x, s));
+        const long b = fold_decide(f, s, fold_scores(r, f, x, s));
         if (b < 0) {
             spx_router_assign(r, x, 1, Y + t * r->pca_dim, labels + t);
             fb++;

@@ -31,7 +31,7 @@ typedef struct spx_router_fold {
     double pf;    /* ||P||_F */
 } spx_router_fold;
 
-/* 1 when folding r saves work: PCA routing, 2k <= pca_dim, in_dim <= 2^20. */
+/* 1 when folding r saves work: PCA routing, 2k <= pca_dim, k <= 256, in_dim <= 2^20. */
 int spx_router_fold_worth(const spx_router *r);
 
 /* Fold r (which must be worth folding). Returns 0, -1 (not worth it) or -2 (out of memory); *out

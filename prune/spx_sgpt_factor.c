@@ -153,19 +153,9 @@ static void shrink_upper_to_float(factor_job *j, unsigned nparts)
     for (size_t r0 = 1; r0 < n; r0 *= 2) {
         j->r0 = r0;
         j->r1 = 2 * r0 < n ? 2 * r0 : n;
-        if (j->r1 - j->r0 < SPX_SGPT_FACTOR_MIN_ROWS || nparts < 2)
-            shrink_rows(j->A, n, j->r0, j->r1);
-        else
-            spx_kern_pool_run(nparts, shrink_task, j);
+        /* (the pool runs a single part on the calling thread) */
+        spx_kern_pool_run(j->r1 - j->r0 < SPX_SGPT_FACTOR_MIN_ROWS ? 1 : nparts, shrink_task, j);
     }
-}
-
-static void run(unsigned nparts, spx_kern_task task, factor_job *j)
-{
-    if (nparts < 2)
-        task(j, 0, 1);
-    else
-        spx_kern_pool_run(nparts, task, j);
 }
 
 static size_t first_bad(const factor_job *j, unsigned nparts)
@@ -181,7 +171,7 @@ static int inv_chol_reversed(spx_ctx *ctx, factor_job *j, unsigned nparts)
 {
     int rc = 0;
     SPX_TRY(rc, spx_cholinv_upper(ctx, j->A, j->n, j->n));
-    run(nparts, unreverse_task, j);
+    spx_kern_pool_run(nparts, unreverse_task, j);
     {
         size_t b = first_bad(j, nparts);
         if (b < j->n)
@@ -201,32 +191,37 @@ static unsigned pass_parts(size_t n)
     return (unsigned)(t > SPX_KERN_MAX_THREADS ? SPX_KERN_MAX_THREADS : t);
 }
 
+/* Un-reversal scratch of a job over n x n: (n + 1) / 2 + 1 doubles per part. */
+static double *alloc_tmp(size_t n, unsigned nparts)
+{
+    return malloc((size_t)nparts * ((n + 1) / 2 + 1) * sizeof(double));
+}
+
 int spx_sparsegpt_inv_chol(spx_ctx *ctx, double *A, size_t n)
 {
     int rc = 0;
     size_t nn;
+    factor_job j;
+    unsigned np = pass_parts(n);
 
+    memset(&j, 0, sizeof j);
     if (!A || n == 0 || n > (size_t)INT_MAX || spx_ckd_mul_size(n, n, &nn) != 0)
         SPX_FAIL(ctx, rc, SPX_E_ARG, "inverse Cholesky: bad order %zu", n);
-    /* reversing the flat array maps the row-major upper of A to the row-major lower of J A J,
-     * and afterwards R = L^-1 to U (U[i][c] = R[n-1-i][n-1-c]) */
+    if (!(j.tmp = alloc_tmp(n, np)))
+        SPX_FAIL(ctx, rc, SPX_E_NOMEM, "inverse Cholesky: out of memory");
+    /* reversing the flat array maps the row-major upper of A to the row-major lower of J A J */
     for (size_t i = 0, k = nn - 1; i < nn / 2; i++, k--) {
         double t = A[i];
         A[i] = A[k];
         A[k] = t;
     }
-    SPX_TRY(rc, spx_cholinv_upper(ctx, A, n, n));
-    for (size_t i = 0, k = nn - 1; i < nn / 2; i++, k--) {
-        double t = A[i];
-        A[i] = A[k];
-        A[k] = t;
-    }
-    for (size_t i = 0; i < n; i++) {
+    j.A = A;
+    j.n = n;
+    SPX_TRY(rc, inv_chol_reversed(ctx, &j, np));
+    for (size_t i = 1; i < n; i++)   /* the factor's scratch below the diagonal */
         memset(A + i * n, 0, i * sizeof *A);
-        if (any_nonfinite(A + i * n + i, n - i))
-            SPX_FAIL(ctx, rc, SPX_E_CHOLESKY, "inverse Cholesky factor has NaN/Inf in row %zu", i);
-    }
 done:
+    free(j.tmp);
     return rc;
 }
 
@@ -279,7 +274,7 @@ int spx_sparsegpt_refactor(spx_ctx *ctx, const float *H, size_t cols, const spx_
         if (f->work)
             f->work_cap = nn;
     }
-    j.tmp = malloc((size_t)np * ((cols + 1) / 2 + 1) * sizeof *j.tmp);
+    j.tmp = alloc_tmp(cols, np);
     if (!f->dead || !f->work || !j.tmp)
         SPX_FAIL(ctx, rc, SPX_E_NOMEM, "sparsegpt factor: cannot allocate %zu bytes", bytes);
     j.H = H;
@@ -288,7 +283,7 @@ int spx_sparsegpt_refactor(spx_ctx *ctx, const float *H, size_t cols, const spx_
     j.A = f->work;
 
     /* validate H's upper triangle; dead inputs; mean of the fixed diagonal (summed in row order) */
-    run(np, check_task, &j);
+    spx_kern_pool_run(np, check_task, &j);
     {
         size_t i = first_bad(&j, np), c = i;
         if (i < cols) {
@@ -307,7 +302,7 @@ int spx_sparsegpt_refactor(spx_ctx *ctx, const float *H, size_t cols, const spx_
 
     for (int k = 0;; k++) {
         j.damp = (o->percdamp + (double)k * o->retry_damp) * mean;
-        run(np, build_task, &j);
+        spx_kern_pool_run(np, build_task, &j);
         spx_err_clear(&sub);
         if (inv_chol_reversed(&sub, &j, np) == 0) {
             f->retries = k;

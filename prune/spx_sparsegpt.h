@@ -58,7 +58,7 @@ typedef struct spx_sparsegpt_inv {
  * lower triangle is a column-major upper one, so the BLAS calls run column-major without
  * transposition copies.
  * Returns SPX_E_CHOLESKY when A is not numerically positive definite or U is not finite (A is
- * then overwritten with intermediate values). */
+ * then overwritten with intermediate values), SPX_E_NOMEM for its O(n) scratch. */
 int spx_sparsegpt_inv_chol(spx_ctx *ctx, double *A, size_t n);
 
 /* Stage 1. H [cols x cols] row-major, upper triangle read, not modified. o: percdamp,

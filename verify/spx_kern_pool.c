@@ -63,25 +63,24 @@ static long now_ns(void)
     return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* Spin until the worker sees a gen other than `seen` or stop, for at most SPX_KPOOL_SPIN_NS. */
-static void spin_for_job(unsigned long seen)
+/* A worker's wait: a gen other than `seen`, or stop. */
+static int job_posted(unsigned long seen)
 {
-    long end = now_ns() + SPX_KPOOL_SPIN_NS;
-    for (unsigned i = 1;; i++) {
-        if (atomic_load(&g_pool.gen) != seen || atomic_load(&g_pool.stop))
-            return;
-        cpu_relax();
-        if (i % 64 == 0 && now_ns() > end)
-            return;
-    }
+    return atomic_load(&g_pool.gen) != seen || atomic_load(&g_pool.stop);
 }
 
-/* Spin until every part of the job is done and no worker is inside it, at most SPX_KPOOL_SPIN_NS. */
-static void spin_for_done(unsigned nparts)
+/* The caller's wait: every one of `nparts` parts done and no worker inside the job. */
+static int job_finished(unsigned long nparts)
+{
+    return atomic_load(&g_pool.done) >= nparts && atomic_load(&g_pool.running) == 0;
+}
+
+/* Spin until ready(arg), for at most SPX_KPOOL_SPIN_NS (the clock is read every 64 rounds). */
+static void spin_until(int (*ready)(unsigned long), unsigned long arg)
 {
     long end = now_ns() + SPX_KPOOL_SPIN_NS;
     for (unsigned i = 1;; i++) {
-        if (atomic_load(&g_pool.done) >= nparts && atomic_load(&g_pool.running) == 0)
+        if (ready(arg))
             return;
         cpu_relax();
         if (i % 64 == 0 && now_ns() > end)
@@ -111,9 +110,9 @@ static void *worker_main(void *selfp)
     seen = atomic_load(&g_pool.gen);
     for (;;) {
         pthread_mutex_unlock(&g_pool.lock);
-        spin_for_job(seen);
+        spin_until(job_posted, seen);
         pthread_mutex_lock(&g_pool.lock);
-        while (!atomic_load(&g_pool.stop) && atomic_load(&g_pool.gen) == seen) {
+        while (!job_posted(seen)) {
             g_pool.sleepers++;
             pthread_cond_wait(&g_pool.wake, &g_pool.lock);
             g_pool.sleepers--;
@@ -220,9 +219,9 @@ void spx_kern_pool_run(unsigned nparts, spx_kern_task task, void *arg)
 
     claim_parts(task, arg, nparts);
 
-    spin_for_done(nparts);
+    spin_until(job_finished, nparts);
     pthread_mutex_lock(&g_pool.lock);
-    while (atomic_load(&g_pool.running) > 0 || atomic_load(&g_pool.done) < nparts)
+    while (!job_finished(nparts))
         pthread_cond_wait(&g_pool.idle, &g_pool.lock);
     pthread_mutex_unlock(&g_pool.lock);
     pthread_mutex_unlock(&g_pool.busy);

@@ -231,12 +231,12 @@ done:
     return rc;
 }
 
-/* Routing on the kernel pool. The projection reads the router's [pca_dim x in_dim] fp32 matrix
- * once per call (512 KiB for pca 64 x ffn 2048: on a decoded token it is bound by memory
- * bandwidth, ~3% of an expanded 110M-model token on one thread, bench/bench_route.c), so from
- * SPX_ROUTE_PAR_BYTES up it is split over the pool: by blocks of 4 projection rows for one token,
- * by tokens for several. Every projection row is computed by the same code whatever the split
- * (spx_route.c sums each row in a fixed lane order), so the labels are the same bits. */
+/* Routing on the kernel pool. Folded routers (spx_route_fold.h: k dot products per token) are
+ * split by tokens once a call reads SPX_ROUTE_PAR_BYTES of folded vectors. Without a fold the
+ * projection reads the router's [pca_dim x in_dim] fp32 matrix once per call (512 KiB for pca 64 x
+ * ffn 2048), so from SPX_ROUTE_PAR_BYTES up it is split: by blocks of 4 projection rows for one
+ * token, by tokens for several. Every projection row is computed by the same code whatever the
+ * split (spx_route.c sums each row in a fixed lane order), so the labels are the same bits. */
 #define SPX_ROUTE_PAR_BYTES (256u * 1024u)
 
 typedef struct route_job {
@@ -252,12 +252,7 @@ static void route_task(void *arg, unsigned part, unsigned nparts)
 {
     const route_job *j = arg;
     const spx_router *r = j->r;
-    if (j->fold) {
-        size_t t0 = j->n * part / nparts, t1 = j->n * (part + 1) / nparts;
-        if (t1 > t0)
-            spx_router_fold_assign(r, j->fold, j->X + t0 * r->in_dim, t1 - t0, j->Y + t0 * r->pca_dim,
-                                   j->labels + t0);
-    } else if (j->n == 1) {
+    if (j->n == 1 && !j->fold) {
         uint32_t blocks = (r->pca_dim + 3) / 4;
         uint32_t j0 = 4 * (uint32_t)((uint64_t)blocks * part / nparts);
         uint32_t j1 = 4 * (uint32_t)((uint64_t)blocks * (part + 1) / nparts);
@@ -269,9 +264,14 @@ static void route_task(void *arg, unsigned part, unsigned nparts)
         sub.pca_dim = j1 - j0;
         sub.proj = r->proj + (size_t)j0 * r->in_dim;
         spx_router_project(&sub, j->X, 1, j->Y + j0);
-    } else {
+    } else {   /* by tokens */
         size_t t0 = j->n * part / nparts, t1 = j->n * (part + 1) / nparts;
-        if (t1 > t0)
+        if (t1 <= t0)
+            return;
+        if (j->fold)
+            spx_router_fold_assign(r, j->fold, j->X + t0 * r->in_dim, t1 - t0, j->Y + t0 * r->pca_dim,
+                                   j->labels + t0);
+        else
             spx_router_project(r, j->X + t0 * r->in_dim, t1 - t0, j->Y + t0 * r->pca_dim);
     }
 }

@@ -60,8 +60,8 @@ struct spx_moe {
     spx_linear *down;         /* [k_down], each [dim x ffn] */
     float *owned[6];          /* heap buffers behind r_up mean/proj/centroids, then r_down's
                                  (NULL where the router uses the file map or has no such part) */
-    spx_router_fold *fold[2]; /* r_up, r_down folded for decode (spx_route_fold.h), built by
-                                 spx_moe_attach where it saves work; NULL otherwise */
+    spx_router_fold *fold[2]; /* r_up, r_down folded (spx_route_fold.h) by spx_moe_fold_routers
+                                 where it saves work; NULL otherwise */
 };
 
 /* A moe with k_up gate/up and k_down down experts (1..256 each), all linears empty, routers
