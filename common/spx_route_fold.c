@@ -6,8 +6,10 @@
 #include <string.h>
 
 #define SPX_FOLD_MAX_DIM (1u << 20)   /* keeps every double sum within 2^-32 of its magnitude */
-#define SPX_FOLD_CHUNK 256            /* z is formed in chunks of this many doubles (stack) */
 #define SPX_FOLD_MAX_K 256            /* scores live on the stack (routers of spx_moe: k <= 256) */
+/* prefetch distance in bytes of u: in decode u is cold (the weights streamed since evicted it);
+ * 4 KiB ahead made the in-decode routing 10-20% faster than the hardware prefetcher alone */
+#define SPX_FOLD_PF 4096
 
 /* the 8 lanes of a spx_f8d added in a fixed tree */
 #define SPX_FOLD_SUM8(a) ((((a)[0] + (a)[4]) + ((a)[2] + (a)[6])) + (((a)[1] + (a)[5]) + ((a)[3] + (a)[7])))
@@ -16,7 +18,7 @@ typedef double spx_f8d __attribute__((vector_size(64)));
 
 int spx_router_fold_worth(const spx_router *r)
 {
-    return r && r->pca_dim > 0 && r->k >= 1 && r->k <= SPX_FOLD_MAX_K && 2ull * r->k <= r->pca_dim &&
+    return r && r->pca_dim > 0 && r->k >= 2 && r->k <= SPX_FOLD_MAX_K && 2ull * r->k <= r->pca_dim &&
            r->in_dim <= SPX_FOLD_MAX_DIM &&
            r->proj && r->mean && r->centroids;
 }
@@ -36,18 +38,21 @@ int spx_router_fold_new(const spx_router *r, spx_router_fold **out)
 {
     int rc = 0;
     spx_router_fold *f = NULL;
-    const size_t in = r ? r->in_dim : 0, p = r ? r->pca_dim : 0, k = r ? r->k : 0;
+    double *u = NULL;   /* [in] one centroid's u in double */
+    const size_t in = r ? r->in_dim : 0, p = r ? r->pca_dim : 0, k = r ? r->k : 0, nblk = (in + 7) / 8;
     *out = NULL;
     if (!spx_router_fold_worth(r))
         return -1;
     f = calloc(1, sizeof *f);
-    if (!f || !(f->u = calloc(k * in, sizeof *f->u)) || !(f->q = malloc(k * sizeof *f->q)) ||
-        !(f->cn = malloc(k * sizeof *f->cn)) || !(f->un = malloc(k * sizeof *f->un))) {
+    if (!f || !(u = malloc(in * sizeof *u)) || !(f->u = calloc(k * nblk * 8, sizeof *f->u)) ||
+        !(f->q = malloc(k * sizeof *f->q)) || !(f->cn = malloc(k * sizeof *f->cn)) ||
+        !(f->un = malloc(k * sizeof *f->un))) {
         rc = -2;
         goto done;
     }
     f->in_dim = (uint32_t)in;
     f->k = (uint32_t)k;
+    f->nblk = (uint32_t)nblk;
     {
         double pf = 0.0;
         for (size_t j = 0; j < p * in; j++)
@@ -56,7 +61,10 @@ int spx_router_fold_new(const spx_router *r, spx_router_fold **out)
     }
     for (size_t c = 0; c < k; c++) {
         const float *C = r->centroids + c * p;
-        double *u = f->u + c * in, q = 0.0, un = 0.0;
+        const size_t g = c / 8, kg = k - 8 * g < 8 ? k - 8 * g : 8;
+        float *dst = f->u + 64 * g * nblk + (c % 8) * 8;   /* block b of centroid c at dst + 8 kg b */
+        double q = 0.0, un = 0.0;
+        memset(u, 0, in * sizeof *u);
         for (size_t j = 0; j < p; j++) {   /* u_c = sum_j C_cj P_j: row by row, contiguous */
             const double cj = (double)C[j];
             const float *Pj = r->proj + j * in;
@@ -64,8 +72,14 @@ int spx_router_fold_new(const spx_router *r, spx_router_fold **out)
             for (size_t i = 0; i < in; i++)
                 u[i] += cj * (double)Pj[i];
         }
-        for (size_t i = 0; i < in; i++)
+        for (size_t i = 0; i < in; i++) {
+            if (!(fabs(u[i]) <= 0x1p100)) {   /* fp32 would overflow (or NaN): the exact route only */
+                rc = -1;
+                goto done;
+            }
             un += u[i] * u[i];
+            dst[i / 8 * 8 * kg + i % 8] = (float)u[i];
+        }
         f->q[c] = q;
         f->cn[c] = sqrt(q);
         f->un[c] = sqrt(un);
@@ -73,55 +87,77 @@ int spx_router_fold_new(const spx_router *r, spx_router_fold **out)
     *out = f;
     f = NULL;
 done:
+    free(u);
     spx_router_fold_free(f);
     return rc;
+}
+
+typedef float spx_f8f __attribute__((vector_size(32)));
+
+/* out[c] = z . u_c over one group of kg centroids (u at ug, [nblk][kg][8]); z = x - mean formed
+ * block by block in double. With z2, also ||z||^2. KG > 0 fixes kg at compile time. */
+static inline __attribute__((always_inline)) void fold_group(const spx_router *r, const spx_router_fold *f,
+                                                             const float *x, const float *ug, uint32_t kg,
+                                                             const uint32_t KG, double *out, double *z2)
+{
+    const uint32_t in = f->in_dim, full = in / 8;
+    spx_f8d acc[8], zz = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (KG)
+        kg = KG;
+    for (uint32_t c = 0; c < 8; c++)
+        acc[c] = zz;
+    for (uint32_t b = 0; b < f->nblk; b++) {
+        spx_f8f xv = {0, 0, 0, 0, 0, 0, 0, 0}, mv = xv, uv;
+        if (SPX_FOLD_PF) {   /* u and mean are cold in decode: keep SPX_FOLD_PF bytes of u in flight */
+            const char *pu = (const char *)(ug + 8 * ((size_t)b * kg)) + SPX_FOLD_PF;
+            for (uint32_t o = 0; o < 32 * kg; o += 64)
+                __builtin_prefetch(pu + o);
+            if (b % 2 == 0)
+                __builtin_prefetch((const char *)(r->mean + 8 * b) + SPX_FOLD_PF / kg);
+        }
+        if (b < full) {
+            memcpy(&xv, x + 8 * b, sizeof xv);
+            memcpy(&mv, r->mean + 8 * b, sizeof mv);
+        } else {   /* tail: zero lanes (u is zero there too) */
+            memcpy(&xv, x + 8 * b, (in - 8 * b) * sizeof(float));
+            memcpy(&mv, r->mean + 8 * b, (in - 8 * b) * sizeof(float));
+        }
+        const spx_f8d zv = __builtin_convertvector(xv, spx_f8d) - __builtin_convertvector(mv, spx_f8d);
+        zz += zv * zv;
+        for (uint32_t c = 0; c < kg; c++) {
+            memcpy(&uv, ug + 8 * ((size_t)b * kg + c), sizeof uv);
+            acc[c] += zv * __builtin_convertvector(uv, spx_f8d);
+        }
+    }
+    for (uint32_t c = 0; c < kg; c++)
+        out[c] = SPX_FOLD_SUM8(acc[c]);
+    if (z2)
+        *z2 = SPX_FOLD_SUM8(zz);
 }
 
 /* s[c] = q_c - 2 z . u_c for one token; returns ||z||^2. */
 static inline __attribute__((always_inline)) double fold_scores(const spx_router *r, const spx_router_fold *f,
                                                                 const float *x, double *s)
 {
-    const uint32_t in = f->in_dim, k = f->k;
-    double z[SPX_FOLD_CHUNK] __attribute__((aligned(64)));
-    spx_f8d z2 = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (uint32_t c = 0; c < k; c++)
-        s[c] = 0.0;
-    for (uint32_t i0 = 0; i0 < in; i0 += SPX_FOLD_CHUNK) {
-        const uint32_t m = in - i0 < SPX_FOLD_CHUNK ? in - i0 : SPX_FOLD_CHUNK, m8 = m / 8 * 8;
-        for (uint32_t i = 0; i < m; i++)
-            z[i] = (double)x[i0 + i] - (double)r->mean[i0 + i];
-        for (uint32_t i = m; i < (m + 7) / 8 * 8; i++)
-            z[i] = 0.0;
-        for (uint32_t i = 0; i < m; i += 8) {
-            spx_f8d zv;
-            memcpy(&zv, z + i, sizeof zv);
-            z2 += zv * zv;
-        }
-        for (uint32_t c = 0; c < k; c++) {
-            const double *u = f->u + (size_t)c * in + i0;
-            spx_f8d a = {0, 0, 0, 0, 0, 0, 0, 0}, zv, uv;
-            uint32_t i = 0;
-            for (; i < m8; i += 8) {
-                memcpy(&zv, z + i, sizeof zv);
-                memcpy(&uv, u + i, sizeof uv);
-                a += zv * uv;
-            }
-            double t = SPX_FOLD_SUM8(a);
-            for (; i < m; i++)
-                t += z[i] * u[i];
-            s[c] += t;
-        }
+    double z2 = 0.0;
+    for (uint32_t g = 0; 8 * g < f->k; g++) {
+        const uint32_t kg = f->k - 8 * g < 8 ? f->k - 8 * g : 8;
+        const float *ug = f->u + (size_t)64 * g * f->nblk;
+        if (kg == 8)
+            fold_group(r, f, x, ug, kg, 8, s + 8 * g, g ? NULL : &z2);
+        else
+            fold_group(r, f, x, ug, kg, 0, s + 8 * g, g ? NULL : &z2);
     }
-    for (uint32_t c = 0; c < k; c++)
+    for (uint32_t c = 0; c < f->k; c++)
         s[c] = f->q[c] - 2.0 * s[c];
-    return SPX_FOLD_SUM8(z2);
+    return z2;
 }
 
 /* argmin s when every other centroid is provably farther under the exact definition, else -1 */
 static inline __attribute__((always_inline)) long fold_decide(const spx_router_fold *f, const double *s, double z2)
 {
-    const double G = 0x1p-32, E = 0x1p-24 + 0x1p-32;
-    const double zn = sqrt(z2), Y = f->pf * zn * (1.0 + 0x1p-20);
+    const double G = 0x1p-32, E = 0x1p-24 + 0x1p-32, U = 0x1p-24 * (1.0 + 0x1p-20);
+    const double zn = sqrt(z2), Y = f->pf * zn * (1.0 + 0x1p-20), sub = 0x1p-140 * zn;
     uint32_t b = 0;
     for (uint32_t c = 1; c < f->k; c++)
         if (s[c] < s[b])
@@ -134,7 +170,8 @@ static inline __attribute__((always_inline)) long fold_decide(const spx_router_f
         const double yc = Y + f->cn[c], yb = Y + f->cn[b];
         double t = 2.0 * E * Y * (f->cn[c] + f->cn[b]) +
                    G * (yc * yc + yb * yb + f->q[c] + f->q[b] + 2.0 * zn * (f->un[c] + f->un[b]) +
-                        2.0 * zn * f->pf * (f->cn[c] + f->cn[b]));
+                        2.0 * zn * f->pf * (f->cn[c] + f->cn[b])) +
+                   2.0 * (U * zn * (f->un[c] + f->un[b]) + 2.0 * sub);   /* fp32 u (sqrt(in_dim) <= 2^10) */
         if (!(s[c] - s[b] > 2.0 * t))   /* also false for NaN */
             return -1;
     }

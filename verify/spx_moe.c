@@ -129,7 +129,7 @@ int spx_moe_fold_routers(spx_ctx *ctx, spx_moe *moe, uint32_t layer)
         const spx_router *r = w ? &moe->r_down : &moe->r_up;
         spx_router_fold_free(moe->fold[w]);   /* the routers may have changed since */
         moe->fold[w] = NULL;
-        if (spx_router_fold_worth(r) && spx_router_fold_new(r, &moe->fold[w]) != 0)
+        if (spx_router_fold_worth(r) && spx_router_fold_new(r, &moe->fold[w]) == -2)   /* -1: exact route only */
             SPX_FAIL(ctx, rc, SPX_E_NOMEM, "block %u: out of memory folding the %s router", layer,
                      w ? "down" : "gate/up");
     }
@@ -232,11 +232,13 @@ done:
 }
 
 /* Routing on the kernel pool. Folded routers (spx_route_fold.h: k dot products per token) are
- * split by tokens once a call reads SPX_ROUTE_PAR_BYTES of folded vectors. Without a fold the
- * projection reads the router's [pca_dim x in_dim] fp32 matrix once per call (512 KiB for pca 64 x
- * ffn 2048), so from SPX_ROUTE_PAR_BYTES up it is split: by blocks of 4 projection rows for one
- * token, by tokens for several. Every projection row is computed by the same code whatever the
- * split (spx_route.c sums each row in a fixed lane order), so the labels are the same bits. */
+ * split by tokens once a call reads SPX_ROUTE_PAR_BYTES of folded vectors; a single token runs on
+ * the caller (splitting its 24-64 KiB of cold vectors over 2 threads measured no faster: the pool
+ * hand-off costs what the second core saves). Without a fold the projection reads the router's
+ * [pca_dim x in_dim] fp32 matrix once per call (512 KiB for pca 64 x ffn 2048), so from
+ * SPX_ROUTE_PAR_BYTES up it is split: by blocks of 4 projection rows for one token, by tokens for
+ * several. Every projection row is computed by the same code whatever the split (spx_route.c sums
+ * each row in a fixed lane order), so the labels are the same bits. */
 #define SPX_ROUTE_PAR_BYTES (256u * 1024u)
 
 typedef struct route_job {
@@ -280,8 +282,12 @@ void spx_moe_route(const spx_router *r, const spx_router_fold *fold, const float
                    uint32_t *labels)
 {
     unsigned np = (unsigned)spx_kern_threads();
+    if (r->k == 1) {   /* one centroid is the nearest of every input (NaN included): nothing to compute */
+        memset(labels, 0, n * sizeof *labels);
+        return;
+    }
     size_t cap = fold || n > 1 ? n : (r->pca_dim + 3) / 4;   /* parts: tokens, or row blocks */
-    size_t work = fold ? (size_t)fold->k * r->in_dim * sizeof(double) * n
+    size_t work = fold ? (size_t)fold->k * r->in_dim * sizeof(float) * n
                        : (size_t)r->pca_dim * r->in_dim * sizeof(float);
     if (fold && (np < 2 || n < 2 || work < SPX_ROUTE_PAR_BYTES)) {
         spx_router_fold_assign(r, fold, X, n, Y, labels);

@@ -153,6 +153,13 @@ int spx_test_main(void)
         router_make(&b, 64, 16, 9, 1, &rng);   /* 2k > pca_dim */
         CHECK(!spx_router_fold_worth(&b.r));
         CHECK(spx_router_fold_new(&b.r, &f) == -1 && f == NULL);
+        b.r.k = 1;                                /* one expert: nothing to decide */
+        CHECK(!spx_router_fold_worth(&b.r));
+        b.r.k = 8;                                /* u beyond what fp32 holds: refused */
+        CHECK(spx_router_fold_worth(&b.r));
+        for (size_t i = 0; i < 8 * 16; i++)
+            b.cen[i] = 3e37f;
+        CHECK(spx_router_fold_new(&b.r, &f) == -1 && f == NULL);
         b.r.pca_dim = 0;                          /* routing without PCA */
         CHECK(!spx_router_fold_worth(&b.r));
         CHECK(!spx_router_fold_worth(NULL));

@@ -689,11 +689,13 @@ static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
         proj[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     for (size_t i = 0; i < nmax * in_dim; i++)
         X[i] = (float)(spx_rng_uniform(&rng) - 0.5);
+    if (K == 1)
+        X[in_dim + 3] = NAN;   /* label 0 all the same */
     for (size_t i = 0; i < (size_t)K * pca; i++)
         cen[i] = (float)(spx_rng_uniform(&rng) - 0.5);
     spx_router r = {in_dim, pca, K, mean, proj, cen};
     spx_router_fold *fold = NULL;
-    CHECK(spx_router_fold_worth(&r) == (2 * K <= pca));
+    CHECK(spx_router_fold_worth(&r) == (K >= 2 && 2 * K <= pca));
     if (spx_router_fold_worth(&r))
         CHECK(spx_router_fold_new(&r, &fold) == 0 && fold);
     for (size_t n = 1; n <= nmax; n += 4) {
@@ -702,8 +704,8 @@ static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
             spx_kern_set_threads(t);
             memset(Y2, 0xff, nmax * pca * sizeof(float));
             spx_moe_route(&r, NULL, X, n, Y2, lab2);
-            CHECK_MSG(memcmp(Y1, Y2, n * pca * sizeof(float)) == 0, "route %ux%u n %zu threads %d: projection differs",
-                      pca, in_dim, n, t);
+            CHECK_MSG(K == 1 || memcmp(Y1, Y2, n * pca * sizeof(float)) == 0,   /* K = 1: no projection */
+                      "route %ux%u n %zu threads %d: projection differs", pca, in_dim, n, t);
             CHECK_MSG(memcmp(lab1, lab2, n * sizeof(uint32_t)) == 0, "route n %zu threads %d: labels differ", n, t);
             if (fold) {   /* the folded route (split by tokens when large): the same labels */
                 memset(lab2, 0xff, sizeof lab2);
@@ -730,6 +732,7 @@ int spx_test_main(void)
     test_route_split(2048, 64, 8);    /* 512 KiB: split */
     test_route_split(1024, 66, 5);    /* 264 KiB, pca % 4 == 2: split, a partial last block */
     test_route_split(768, 24, 8);     /* 72 KiB: not split */
+    test_route_split(1024, 64, 1);    /* one expert: labels 0 without routing */
     test_k1(1, SPX_ACT_SILU, 0);
     test_k1(0, SPX_ACT_GELU, 1);
     test_k3(&a);
