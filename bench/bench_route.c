@@ -187,7 +187,8 @@ static int decode_ab(spx_ctx *ctx, pair *p, const uint32_t *tok, size_t steps, f
     spx_state_reset(p->sa);
     spx_state_reset(p->sb);
     /* warm-up: the start token through each (page faults of the mapped weights, kernel packing) */
-    if (spx_forward(ctx, p->A, p->sa, tok, 1, NULL, logits) != 0 || spx_forward(ctx, p->B, p->sb, tok, 1, NULL, logits) != 0)
+    if (spx_forward(ctx, p->A, p->sa, tok, 1, NULL, logits) != 0 ||
+        spx_forward(ctx, p->B, p->sb, tok, 1, NULL, logits) != 0)
         return -1;
     spx_state_set_route_hook(p->sa, ph_route, &ca);
     spx_state_set_route_hook(p->sb, ph_route, &cb);
@@ -390,15 +391,16 @@ int main(int argc, char **argv)
                m0->k_down, m0->r_up.pca_dim, m0->r_down.pca_dim, nmoe, L, pb);
         printf("kernel threads %d, %zu decode steps interleaved per load order, routing timed over %d passes\n\n",
                spx_kern_threads(), steps, reps);
-        printf("| measure | expanded%s | one sparse | ratio |\n|---|---|---|---|\n", pin ? " (pinned to expert 0)" : "");
+        printf("| measure | expanded%s | one sparse | ratio |\n|---|---|---|---|\n",
+               pin ? " (pinned to expert 0)" : "");
         printf("| decode ms/token (median of all steps) | %.3f | %.3f | |\n", ma * 1e3, mb * 1e3);
         printf("| per-step ratio, median: expanded opened first | | | %.3f |\n", rpass[0]);
         if (orders == 2)
             printf("| per-step ratio, median: one sparse opened first | | | %.3f |\n", rpass[1]);
         printf("| **expanded / one sparse per token**%s | | | **%.3f** |\n",
                orders == 2 ? " (geometric mean of both orders)" : "", head);
-        printf("| routing alone, router data hot (2 routers x %zu layers) | %.4f ms | | %.2f%% of the expanded token |\n",
-               nmoe, rt * 1e3, 100.0 * rt / ma);
+        printf("| routing alone, router data hot (2 routers x %zu layers) | %.4f ms | | %.2f%% of the expanded "
+               "token |\n", nmoe, rt * 1e3, 100.0 * rt / ma);
         printf("| folded routings that fell back to the exact route | %zu of %zu | | |\n", nfall, nfold);
         printf("\nPhases of a decode step (ms: median over all steps; ratio: median of the per-step ratios%s; the "
                "first five cover every block's attention and blocks 0..%zu's MLP):\n\n"
@@ -411,8 +413,8 @@ int main(int argc, char **argv)
                 memcpy(xb + (size_t)o * steps, phb + ((size_t)o * PH_N + (size_t)q) * steps, steps * sizeof *xb);
             }
             double r = orders == 2 ? sqrt(rphase[0][q] * rphase[1][q]) : rphase[0][q];
-            printf("| %s | %.4f | %.4f | %.3f |\n", ph_name[q], bench_median(xa, nst) * 1e3, bench_median(xb, nst) * 1e3,
-                   r);
+            const double xam = bench_median(xa, nst), xbm = bench_median(xb, nst);
+            printf("| %s | %.4f | %.4f | %.3f |\n", ph_name[q], xam * 1e3, xbm * 1e3, r);
         }
     }
     rc = 0;

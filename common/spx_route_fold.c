@@ -94,11 +94,13 @@ done:
 
 typedef float spx_f8f __attribute__((vector_size(32)));
 
-/* out[c] = z . u_c over one group of kg centroids (u at ug, [nblk][kg][8]); z = x - mean formed
- * block by block in double. With z2, also ||z||^2. KG > 0 fixes kg at compile time. */
+/* out[c] = z . u_c over blocks [b0, b1) of one group of kg centroids (u at ug, [nblk][kg][8]); z =
+ * x - mean formed block by block in double. With z2, also ||z||^2 over those blocks. KG > 0 fixes
+ * kg at compile time. */
 static inline __attribute__((always_inline)) void fold_group(const spx_router *r, const spx_router_fold *f,
                                                              const float *x, const float *ug, uint32_t kg,
-                                                             const uint32_t KG, double *out, double *z2)
+                                                             const uint32_t KG, uint32_t b0, uint32_t b1,
+                                                             double *out, double *z2)
 {
     const uint32_t in = f->in_dim, full = in / 8;
     spx_f8d acc[8], zz = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -106,7 +108,7 @@ static inline __attribute__((always_inline)) void fold_group(const spx_router *r
         kg = KG;
     for (uint32_t c = 0; c < 8; c++)
         acc[c] = zz;
-    for (uint32_t b = 0; b < f->nblk; b++) {
+    for (uint32_t b = b0; b < b1; b++) {
         spx_f8f xv = {0, 0, 0, 0, 0, 0, 0, 0}, mv = xv, uv;
         if (SPX_FOLD_PF) {   /* u and mean are cold in decode: keep SPX_FOLD_PF bytes of u in flight */
             const char *pu = (const char *)(ug + 8 * ((size_t)b * kg)) + SPX_FOLD_PF;
@@ -135,22 +137,20 @@ static inline __attribute__((always_inline)) void fold_group(const spx_router *r
         *z2 = SPX_FOLD_SUM8(zz);
 }
 
-/* s[c] = q_c - 2 z . u_c for one token; returns ||z||^2. */
-static inline __attribute__((always_inline)) double fold_scores(const spx_router *r, const spx_router_fold *f,
-                                                                const float *x, double *s)
+/* acc[c] = z . u_c (c < k) and acc[k] = ||z||^2 over blocks [b0, b1) */
+static inline __attribute__((always_inline)) void fold_dots(const spx_router *r, const spx_router_fold *f,
+                                                            const float *x, uint32_t b0, uint32_t b1, double *acc)
 {
-    double z2 = 0.0;
+    acc[f->k] = 0.0;
     for (uint32_t g = 0; 8 * g < f->k; g++) {
         const uint32_t kg = f->k - 8 * g < 8 ? f->k - 8 * g : 8;
         const float *ug = f->u + (size_t)64 * g * f->nblk;
+        double *z2 = g ? NULL : acc + f->k;
         if (kg == 8)
-            fold_group(r, f, x, ug, kg, 8, s + 8 * g, g ? NULL : &z2);
+            fold_group(r, f, x, ug, kg, 8, b0, b1, acc + 8 * g, z2);
         else
-            fold_group(r, f, x, ug, kg, 0, s + 8 * g, g ? NULL : &z2);
+            fold_group(r, f, x, ug, kg, 0, b0, b1, acc + 8 * g, z2);
     }
-    for (uint32_t c = 0; c < f->k; c++)
-        s[c] = f->q[c] - 2.0 * s[c];
-    return z2;
 }
 
 /* argmin s when every other centroid is provably farther under the exact definition, else -1 */
@@ -178,47 +178,79 @@ static inline __attribute__((always_inline)) long fold_decide(const spx_router_f
     return (long)b;
 }
 
-static inline __attribute__((always_inline)) size_t fold_rows(const spx_router *r, const spx_router_fold *f,
-                                                              const float *X, size_t n, float *Y, uint32_t *labels)
+/* the label from nparts partial sums acc [nparts x (k + 1)] (added in order); 1 when it fell back */
+static size_t fold_finish(const spx_router *r, const spx_router_fold *f, const float *x, const double *acc,
+                          unsigned nparts, float *Y, uint32_t *label)
 {
     double s[SPX_FOLD_MAX_K];   /* f->k <= SPX_FOLD_MAX_K (spx_router_fold_worth) */
-    size_t fb = 0;
-    for (size_t t = 0; t < n; t++) {
-        const float *x = X + t * r->in_dim;
-        const long b = fold_decide(f, s, fold_scores(r, f, x, s));
-        if (b < 0) {
-            spx_router_assign(r, x, 1, Y + t * r->pca_dim, labels + t);
-            fb++;
-        } else {
-            labels[t] = (uint32_t)b;
-        }
+    double z2 = 0.0;
+    const size_t w = (size_t)f->k + 1;
+    for (uint32_t c = 0; c < f->k; c++)
+        s[c] = 0.0;
+    for (unsigned p = 0; p < nparts; p++) {
+        for (uint32_t c = 0; c < f->k; c++)
+            s[c] += acc[p * w + c];
+        z2 += acc[p * w + f->k];
     }
-    return fb;
+    for (uint32_t c = 0; c < f->k; c++)
+        s[c] = f->q[c] - 2.0 * s[c];
+    const long b = fold_decide(f, s, z2);
+    if (b >= 0) {
+        *label = (uint32_t)b;
+        return 0;
+    }
+    spx_router_assign(r, x, 1, Y, label);
+    return 1;
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-__attribute__((target("avx512f"))) static size_t fold_avx512(const spx_router *r, const spx_router_fold *f,
-                                                             const float *X, size_t n, float *Y, uint32_t *labels)
+__attribute__((target("avx512f"))) static void dots_avx512(const spx_router *r, const spx_router_fold *f,
+                                                           const float *x, uint32_t b0, uint32_t b1, double *acc)
 {
-    return fold_rows(r, f, X, n, Y, labels);
+    fold_dots(r, f, x, b0, b1, acc);
 }
 #define SPX_FOLD_X86 1
 #else
 #define SPX_FOLD_X86 0
 #endif
 
-static size_t fold_generic(const spx_router *r, const spx_router_fold *f, const float *X, size_t n, float *Y,
-                           uint32_t *labels)
+static void dots_generic(const spx_router *r, const spx_router_fold *f, const float *x, uint32_t b0, uint32_t b1,
+                         double *acc)
 {
-    return fold_rows(r, f, X, n, Y, labels);
+    fold_dots(r, f, x, b0, b1, acc);
+}
+
+void spx_router_fold_part(const spx_router *r, const spx_router_fold *f, const float *x, uint32_t b0, uint32_t b1,
+                          double *acc)
+{
+    if (b1 > f->nblk)
+        b1 = f->nblk;
+    if (b0 > b1)
+        b0 = b1;
+#if SPX_FOLD_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        dots_avx512(r, f, x, b0, b1, acc);
+        return;
+    }
+#endif
+    dots_generic(r, f, x, b0, b1, acc);
+}
+
+size_t spx_router_fold_finish(const spx_router *r, const spx_router_fold *f, const float *x, const double *acc,
+                              unsigned nparts, float *Y, uint32_t *label)
+{
+    return fold_finish(r, f, x, acc, nparts, Y, label);
 }
 
 size_t spx_router_fold_assign(const spx_router *r, const spx_router_fold *f, const float *X, size_t n, float *Y,
                               uint32_t *labels)
 {
-#if SPX_FOLD_X86
-    if (__builtin_cpu_supports("avx512f"))
-        return fold_avx512(r, f, X, n, Y, labels);
-#endif
-    return fold_generic(r, f, X, n, Y, labels);
+    double acc[SPX_FOLD_MAX_K + 1];
+    size_t fb = 0;
+    for (size_t t = 0; t < n; t++) {
+        const float *x = X + t * r->in_dim;
+        spx_router_fold_part(r, f, x, 0, f->nblk, acc);
+        fb += fold_finish(r, f, x, acc, 1, Y + t * r->pca_dim, labels + t);
+    }
+    return fb;
 }

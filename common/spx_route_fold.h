@@ -17,9 +17,9 @@
  * (2^-24 + 2^-32) ||P||_F ||z||, the fp32 rounding of u (computed in double) moves z . u_c by at
  * most 2^-24 ||z|| ||u_c|| + 2^-150 sqrt(in_dim) ||z|| (subnormals), and the double sums of both
  * routes are within 2^-32 of their magnitudes (in_dim, pca_dim <= 2^20). The token's label is
- * argmin s when every other centroid is beyond twice that margin; otherwise (a near tie, NaN/Inf in x) the token goes through
- * spx_router_assign. The labels are therefore always the ones spx_router_assign gives; the fold
- * only decides how fast. */
+ * argmin s when every other centroid is beyond twice that margin; otherwise (a near tie, NaN/Inf in
+ * x) the token goes through spx_router_assign. The labels are therefore always the ones
+ * spx_router_assign gives; the fold only decides how fast. */
 #ifndef SPX_ROUTE_FOLD_H
 #define SPX_ROUTE_FOLD_H
 
@@ -51,5 +51,16 @@ void spx_router_fold_free(spx_router_fold *f);
  * n x pca_dim floats (used for the tokens that fall back). Returns the number of fallbacks. */
 size_t spx_router_fold_assign(const spx_router *r, const spx_router_fold *f, const float *X, size_t n, float *Y,
                               uint32_t *labels);
+
+/* The same decision for one token x split over threads by blocks of 8 inputs (f->nblk of them):
+ * part writes the partial sums of blocks [b0, b1) (clamped to nblk) into acc [k + 1]; finish takes
+ * the parts' arrays laid end to end (acc [nparts x (k + 1)]), adds them in order and writes the
+ * label (Y: scratch of pca_dim floats for a fallback). Returns 1 when the token fell back, else 0.
+ * The label is the same however the blocks are split (only the fold's rounding changes, and the
+ * decision is exact either way). spx_moe fuses this into the threads computing x itself. */
+void spx_router_fold_part(const spx_router *r, const spx_router_fold *f, const float *x, uint32_t b0, uint32_t b1,
+                          double *acc);
+size_t spx_router_fold_finish(const spx_router *r, const spx_router_fold *f, const float *x, const double *acc,
+                              unsigned nparts, float *Y, uint32_t *label);
 
 #endif

@@ -88,6 +88,9 @@ typedef struct spx_state {
      * act_zeroed / act_total count the hidden values zeroed / seen while it is set. */
     const float *act_thr;
     uint64_t act_zeroed, act_total;
+    /* expanded MLPs of one token whose gate/up expert ran fused with the down routing (spx_moe.c;
+     * cleared with the work counters) */
+    uint64_t moe_fused;
 } spx_state;
 
 /* Queries processed together by the batched attention (bounds the scores buffer). */

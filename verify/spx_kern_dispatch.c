@@ -217,6 +217,19 @@ void spx_kmat_matvec(const spx_kmat *m, const float *x, float *y)
     run_job(&j);
 }
 
+int spx_kmat_rows_native(const spx_kmat *m)
+{
+    return m && !is_blas(m);
+}
+
+void spx_kmat_matvec_rows(const spx_kmat *m, const float *x, float *y, uint32_t r0, uint32_t r1)
+{
+    if (r1 > m->rows)
+        r1 = m->rows;
+    if (r0 < r1)
+        ops()->rows(m, x, m->cols, 1, y, m->rows, r0, r1);
+}
+
 /* Tokens per PANEL pass. 64 spread a row's index and broadcast work over more tokens, but a
  * 256 x 64 fp32 panel of X^T (64 KiB) overflows Zen 5's 48 KiB L1 and a row's random column reads
  * keep missing. Rows with many values per panel (>= 64 on average, e.g. 128 at 50% density) run

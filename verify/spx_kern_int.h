@@ -71,6 +71,5 @@ void spx_kern_panel_avx512(const spx_kmat *m, const float *Xt, size_t nb, size_t
 /* ---- thread pool (spx_kern_pool.c) -------------------------------------------------------------- */
 
 /* spx_kern_task and spx_kern_pool_run are public (spx_kernels.h): prune/ shares the pool. */
-size_t spx_kern_min_parallel(void);
 
 #endif

@@ -106,6 +106,13 @@ void spx_kmat_unpack_f32(const spx_kmat *m, float *w);
 /* y [rows] = W x [cols]. x and y must not overlap. */
 void spx_kmat_matvec(const spx_kmat *m, const float *x, float *y);
 
+/* Rows [r0, r1) of the same product on the calling thread (only y[r0..r1) is written), the same
+ * bits as spx_kmat_matvec's: for callers that split work of their own over the pool. Only for
+ * matrices spx_kmat_rows_native accepts (every layout but DENSE F32, which spx_kmat_matvec hands
+ * to BLAS). */
+int spx_kmat_rows_native(const spx_kmat *m);
+void spx_kmat_matvec_rows(const spx_kmat *m, const float *x, float *y, uint32_t r0, uint32_t r1);
+
 /* Y [n x rows] = X [n x cols] W^T, row-major. X and Y must not overlap; n == 0 does nothing.
  * PANEL (n >= 2) uses the batched kernel on chunks of up to 64 tokens (32 when rows hold >= 64
  * values per 256-column panel on average, see spx_kern_dispatch.c; scratch: X^T of one chunk,
@@ -138,6 +145,7 @@ int spx_kern_set_isa(spx_ctx *ctx, int isa);
 int spx_kern_set_threads(int n);
 int spx_kern_threads(void);
 void spx_kern_set_min_parallel(size_t bytes);   /* default 256 KiB; 0 = always split */
+size_t spx_kern_min_parallel(void);             /* the value in effect */
 
 /* The pool itself, for other row-parallel work (the SparseGPT in-block pass uses it): run
  * task(arg, i, nparts) for every i < nparts (clamped to SPX_KERN_MAX_THREADS) on the pool's threads

@@ -305,21 +305,97 @@ void spx_moe_route(const spx_router *r, const spx_router_fold *fold, const float
         spx_router_nearest(r, Y, n, labels);
 }
 
+/* ---- decode: gate/up expert fused with the down routing ---------------------------------------
+ * One token's down routing reads k x ffn folded floats that the weights streamed since the last
+ * token have evicted (~4 us per block on one core). Fused, each pool thread computes its rows of
+ * gate/up, the activation, and the fold's partial sums over those same rows, so the router data is
+ * fetched by every thread alongside its weights and the caller only adds k + 1 partials per part.
+ * Rows go to threads in blocks of 8 (the fold's blocks); every row and activation is computed by
+ * the same kernels as spx_linear_forward's (any split gives the same bits), and the label is exact
+ * whatever the split (spx_route_fold.h). */
+#define SPX_FUSE_MAX_PARTS 8u
+
+typedef struct fused_job {
+    const spx_linear *gate, *up;   /* gate NULL for a non-gated FFN */
+    const spx_router *r;
+    const spx_router_fold *f;
+    const float *x;                /* [dim] */
+    float *g, *h;                  /* [ffn]: gate outputs; up outputs, then the hidden activation */
+    int act, gated;
+    double *acc;                   /* [parts x (k + 1)] */
+} fused_job;
+
+static int kmat_native(const spx_linear *l)
+{
+    return l->kind == SPX_LINEAR_KMAT && spx_kmat_rows_native(l->km);
+}
+
+static void rows_biased(const spx_linear *l, const float *x, float *y, uint32_t r0, uint32_t r1)
+{
+    spx_kmat_matvec_rows(l->km, x, y, r0, r1);
+    if (l->bias)
+        for (uint32_t r = r0; r < r1; r++)
+            y[r] += l->bias[r];
+}
+
+static void fused_task(void *arg, unsigned part, unsigned nparts)
+{
+    const fused_job *j = arg;
+    const uint32_t nblk = j->f->nblk, ffn = j->up->rows;
+    const uint32_t b0 = (uint32_t)((uint64_t)nblk * part / nparts);
+    const uint32_t b1 = (uint32_t)((uint64_t)nblk * (part + 1) / nparts);
+    const uint32_t r0 = 8 * b0, r1 = 8 * b1 < ffn ? 8 * b1 : ffn;
+    if (r0 < r1) {
+        if (j->gate)
+            rows_biased(j->gate, j->x, j->g, r0, r1);
+        rows_biased(j->up, j->x, j->h, r0, r1);
+        spx_ops_act(j->act, j->gated, j->g + r0, j->h + r0, r1 - r0);
+    }
+    spx_router_fold_part(j->r, j->f, j->h, b0, b1, j->acc + (size_t)part * (j->r->k + 1));
+}
+
+/* s->up = act(gate_e x) * up_e x for one token and, when it can be fused, the down label; returns
+ * 1 when it ran fused (label written), 0 when the caller must run the expert and route itself. */
+static int fused_up(const spx_model *model, spx_state *s, const spx_moe *moe, uint32_t e, uint32_t *label)
+{
+    const spx_model_config *c = &model->cfg;
+    const spx_linear *G = c->gated ? &moe->gate[e] : NULL, *U = &moe->up[e];
+    const spx_router_fold *f = moe->fold[1];
+    double acc[SPX_FUSE_MAX_PARTS * (SPX_MOE_MAX_EXPERTS + 1)];   /* fold->k <= 256 */
+    unsigned np = (unsigned)spx_kern_threads();
+    if (!f || !kmat_native(U) || (G && !kmat_native(G)))
+        return 0;
+    if (np > SPX_FUSE_MAX_PARTS)
+        np = SPX_FUSE_MAX_PARTS;
+    if (np > f->nblk)
+        np = f->nblk;
+    if (spx_kmat_bytes(U->km) + (G ? spx_kmat_bytes(G->km) : 0) < spx_kern_min_parallel())
+        np = 1;
+    fused_job j = {G, U, &moe->r_down, f, s->xn, s->gate, s->up, c->act, c->gated, acc};
+    spx_kern_pool_run(np, fused_task, &j);
+    spx_router_fold_finish(&moe->r_down, f, s->up, acc, np, s->ex.in, label);
+    s->moe_fused++;
+    return 1;
+}
+
 void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks)
 {
     const spx_model_config *c = &model->cfg;
     const spx_moe *moe = model->layers[layer].moe;
     const size_t dim = c->dim, ffn = c->ffn_dim;
     spx_expert_scratch *ex = &s->ex;
-    uint32_t start[SPX_MOE_MAX_EXPERTS + 1];
+    uint32_t start[SPX_MOE_MAX_EXPERTS + 1], down_label = 0;
+    int fused = 0;
 
     /* gate/up: h = act(gate_e m) * up_e m into s->up [n x ffn]. A group with every token runs in
      * place on s->xn / s->gate / s->up, exactly as the dense path does. */
     spx_moe_route(&moe->r_up, moe->fold[0], s->xn, n, ex->in, ex->lab);
     if (s->route_hook)
         s->route_hook(s->route_ud, layer, 0, ex->lab, n);
+    if (n == 1)
+        fused = fused_up(model, s, moe, ex->lab[0], &down_label);
     group(ex->lab, n, moe->k_up, start, ex->idx);
-    for (uint32_t e = 0; e < moe->k_up; e++) {
+    for (uint32_t e = 0; e < moe->k_up && !fused; e++) {
         const uint32_t *idx = ex->idx + start[e];
         size_t ne = start[e + 1] - start[e];
         if (ne == 0)
@@ -342,7 +418,10 @@ void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n,
         hooks->mlp_hidden(hooks->ud, layer, s->up, n);
 
     /* down: y = down_f h into s->tmp [n x dim] */
-    spx_moe_route(&moe->r_down, moe->fold[1], s->up, n, ex->in, ex->lab);
+    if (fused)
+        ex->lab[0] = down_label;
+    else
+        spx_moe_route(&moe->r_down, moe->fold[1], s->up, n, ex->in, ex->lab);
     if (s->route_hook)
         s->route_hook(s->route_ud, layer, 1, ex->lab, n);
     group(ex->lab, n, moe->k_down, start, ex->idx);

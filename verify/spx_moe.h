@@ -208,7 +208,9 @@ int spx_expert_reserve(spx_ctx *ctx, const spx_model *model, spx_state *s, uint3
 
 /* MLP sublayer of an expanded / gated block after spx_expert_reserve: input s->xn [n x dim],
  * output s->tmp [n x dim] (before the residual add); calls the mlp_hidden hook with the full
- * [n x ffn] hidden state (gated: unselected blocks zero). */
+ * [n x ffn] hidden state (gated: unselected blocks zero). Expanded, one token, a folded down router
+ * and a gate/up expert on native kernels: the expert runs fused with the down routing (counted in
+ * s->moe_fused), with the same bits as unfused. */
 void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks);
 void spx_gate_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks);
 

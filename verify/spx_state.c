@@ -98,6 +98,7 @@ void spx_state_clear_counters(spx_state *s)
 {
     s->ffn_blocks_run = s->ffn_blocks_total = 0;
     s->ffn_neurons_run = s->ffn_neurons_total = 0;
+    s->moe_fused = 0;
 }
 
 int spx_ops_reserve(spx_ctx *ctx, void **buf, size_t *cap, size_t count, size_t elem)

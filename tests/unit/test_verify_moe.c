@@ -25,126 +25,11 @@
 #include "spx_rng.h"
 #include "spx_route.h"
 #include "spx_test.h"
+#include "test_verify_moe_build.h"
 #include "test_verify_moe_util.h"
 
 #define NTOK 13
 #define TOL 1e-5
-
-/* ---- building expanded models --------------------------------------------------------------- */
-
-typedef struct xspec {
-    int gated, act, bias;
-    uint32_t K, p_up, p_down;     /* p 0: route without PCA */
-    int copy_dense;               /* K == 1: the expert is the dense layer */
-    int sparse;                   /* store some experts sparse */
-} xspec;
-
-typedef struct xmeta {
-    uint32_t experts;             /* spx.expand.experts (0: omit) */
-    uint32_t arch_count;          /* llama.expert_count (0: omit) */
-    const char *routing;
-    int sizes;                    /* write spx.expand.cluster_sizes.{l}.up/down = {5, 4, 4} */
-} xmeta;
-
-static int write_meta(spx_writer *w, void *ud)
-{
-    const xmeta *x = ud;
-    int rc = 0;
-    if (x->experts)
-        rc = spx_writer_meta_u32(w, "spx.expand.experts", x->experts);
-    if (!rc && x->arch_count)
-        rc = spx_writer_meta_u32(w, "llama.expert_count", x->arch_count);
-    if (!rc && x->routing)
-        rc = spx_writer_meta_str(w, "spx.expand.routing", x->routing, strlen(x->routing));
-    for (uint32_t l = 0; x->sizes && l < 2 && !rc; l++) {
-        static const uint32_t sz[3] = {5, 4, 4};
-        char key[64];
-        snprintf(key, sizeof key, "spx.expand.cluster_sizes.%u.up", l);
-        rc = spx_writer_meta_arr(w, key, SPX_META_U32, sz, 3);
-        snprintf(key, sizeof key, "spx.expand.cluster_sizes.%u.down", l);
-        if (!rc)
-            rc = spx_writer_meta_arr(w, key, SPX_META_U32, sz, 3);
-    }
-    return rc;
-}
-
-static void add_router(tmv_model *m, uint32_t l, const char *base, uint32_t in_dim, uint32_t p, uint32_t K)
-{
-    if (p) {
-        tmv_add(m, SPX_ROLE_ROUTER, l, SPX_NO_INDEX, in_dim, 0, 0.1, 0.0, "blk.%u.%s.router.mean", l, base);
-        tmv_add(m, SPX_ROLE_ROUTER, l, SPX_NO_INDEX, p, in_dim, 1.0 / sqrt((double)in_dim), 0.0, "blk.%u.%s.router.proj",
-                l, base);
-    }
-    tmv_add(m, SPX_ROLE_ROUTER, l, SPX_NO_INDEX, K, p ? p : in_dim, 1.0, 0.0, "blk.%u.%s.router.centroids", l, base);
-}
-
-/* Copy of tensor `src` (data) under a new name and expert index. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 5, 6)))
-#endif
-static void add_copy(tmv_model *m, const char *src, uint32_t l, uint32_t e, const char *fmt, ...)
-{
-    tmv_tensor *s = tmv_find(m, "%s", src), *t;
-    va_list ap;
-    size_t numel = (size_t)s->dims[0] * (s->ndim == 2 ? s->dims[1] : 1);
-    t = &m->t[m->n++];
-    *t = *s;
-    va_start(ap, fmt);
-    tmv_vname(t->name, fmt, ap);
-    va_end(ap);
-    t->layer = l;
-    t->expert = e;
-    t->data = malloc(numel * sizeof(float));
-    memcpy(t->data, s->data, numel * sizeof(float));
-}
-
-/* zero about two thirds of a tensor and mark it for a sparse encoding */
-static void sparsify(tmv_tensor *t, int enc)
-{
-    size_t numel = (size_t)t->dims[0] * t->dims[1];
-    for (size_t i = 0; i < numel; i++)
-        if ((i * 7 + i / 5) % 3 != 0)
-            t->data[i] = 0.0f;
-    t->enc = enc;
-}
-
-static void build_expanded(tmv_model *m, const xspec *x)
-{
-    spx_model_config c;
-    static const char *const base[3] = {"ffn_gate", "ffn_up", "ffn_down"};
-    tmv_seed = 4242;
-    tmv_config(&c, x->gated, x->act, x->bias);
-    tmv_build(m, &c);
-    for (uint32_t l = 0; l < c.n_layers; l++) {
-        const double s_in = 1.0 / sqrt((double)c.dim), s_f = 1.0 / sqrt((double)c.ffn_dim);
-        for (int b = x->gated ? 0 : 1; b < 3; b++) {
-            char wn[96], bn[96];
-            snprintf(wn, sizeof wn, "blk.%u.%s.weight", l, base[b]);
-            snprintf(bn, sizeof bn, "blk.%u.%s.bias", l, base[b]);
-            for (uint32_t e = 0; e < x->K; e++) {
-                uint64_t rows = b == 2 ? c.dim : c.ffn_dim, cols = b == 2 ? c.ffn_dim : c.dim;
-                if (x->copy_dense) {
-                    add_copy(m, wn, l, e, "blk.%u.%s.%u.weight", l, base[b], e);
-                    if (x->bias)
-                        add_copy(m, bn, l, e, "blk.%u.%s.%u.bias", l, base[b], e);
-                    continue;
-                }
-                tmv_add(m, SPX_ROLE_MLP, l, e, rows, cols, b == 0 ? 2.0 * s_in : b == 1 ? s_in : s_f, 0.0,
-                        "blk.%u.%s.%u.weight", l, base[b], e);
-                if (x->sparse && e == 1)
-                    sparsify(&m->t[m->n - 1], SPX_ENC_BITMASK);
-                if (x->sparse && e == 2 && b == 2)
-                    sparsify(&m->t[m->n - 1], SPX_ENC_CSR16);
-                if (x->bias)
-                    tmv_add(m, SPX_ROLE_MLP, l, e, rows, 0, 0.2, 0.0, "blk.%u.%s.%u.bias", l, base[b], e);
-            }
-            tmv_remove(m, wn);
-            tmv_remove(m, bn);
-        }
-        add_router(m, l, "ffn_up", c.dim, x->p_up, x->K);
-        add_router(m, l, "ffn_down", c.ffn_dim, x->p_down, x->K);
-    }
-}
 
 static spx_router router_of(const tmv_model *m, uint32_t l, const char *base, uint32_t in_dim)
 {
@@ -670,69 +555,10 @@ static void test_api(void)
     free(dm);
 }
 
-/* spx_moe_route splits large projections over the kernel pool (rows of the projection for one
- * token, tokens for several): projections and labels must equal spx_router_assign's bit for bit
- * for every thread count, including pca_dim not a multiple of the 4-row block. */
-static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
-{
-    size_t nmax = 5;
-    float *mean = malloc(in_dim * sizeof(float)), *proj = malloc((size_t)pca * in_dim * sizeof(float));
-    float *cen = malloc((size_t)K * pca * sizeof(float)), *X = malloc(nmax * in_dim * sizeof(float));
-    float *Y1 = malloc(nmax * pca * sizeof(float)), *Y2 = malloc(nmax * pca * sizeof(float));
-    uint32_t lab1[5], lab2[5];
-    spx_rng rng;
-    int saved = spx_kern_threads();
-    spx_rng_seed(&rng, 0x1234567ull + in_dim + pca);
-    for (size_t i = 0; i < in_dim; i++)
-        mean[i] = (float)(spx_rng_uniform(&rng) - 0.5);
-    for (size_t i = 0; i < (size_t)pca * in_dim; i++)
-        proj[i] = (float)(spx_rng_uniform(&rng) - 0.5);
-    for (size_t i = 0; i < nmax * in_dim; i++)
-        X[i] = (float)(spx_rng_uniform(&rng) - 0.5);
-    if (K == 1)
-        X[in_dim + 3] = NAN;   /* label 0 all the same */
-    for (size_t i = 0; i < (size_t)K * pca; i++)
-        cen[i] = (float)(spx_rng_uniform(&rng) - 0.5);
-    spx_router r = {in_dim, pca, K, mean, proj, cen};
-    spx_router_fold *fold = NULL;
-    CHECK(spx_router_fold_worth(&r) == (K >= 2 && 2 * K <= pca));
-    if (spx_router_fold_worth(&r))
-        CHECK(spx_router_fold_new(&r, &fold) == 0 && fold);
-    for (size_t n = 1; n <= nmax; n += 4) {
-        spx_router_assign(&r, X, n, Y1, lab1);
-        for (int t = 1; t <= 3; t++) {
-            spx_kern_set_threads(t);
-            memset(Y2, 0xff, nmax * pca * sizeof(float));
-            spx_moe_route(&r, NULL, X, n, Y2, lab2);
-            CHECK_MSG(K == 1 || memcmp(Y1, Y2, n * pca * sizeof(float)) == 0,   /* K = 1: no projection */
-                      "route %ux%u n %zu threads %d: projection differs", pca, in_dim, n, t);
-            CHECK_MSG(memcmp(lab1, lab2, n * sizeof(uint32_t)) == 0, "route n %zu threads %d: labels differ", n, t);
-            if (fold) {   /* the folded route (split by tokens when large): the same labels */
-                memset(lab2, 0xff, sizeof lab2);
-                spx_moe_route(&r, fold, X, n, Y2, lab2);
-                CHECK_MSG(memcmp(lab1, lab2, n * sizeof(uint32_t)) == 0, "folded route n %zu threads %d: labels differ",
-                          n, t);
-            }
-        }
-    }
-    spx_router_fold_free(fold);
-    spx_kern_set_threads(saved);
-    free(mean);
-    free(proj);
-    free(cen);
-    free(X);
-    free(Y1);
-    free(Y2);
-}
-
 int spx_test_main(void)
 {
     xspec a = {1, SPX_ACT_SILU, 0, 3, 4, 3, 0, 1};
     xspec b = {0, SPX_ACT_GELU, 1, 3, 0, 5, 0, 1};
-    test_route_split(2048, 64, 8);    /* 512 KiB: split */
-    test_route_split(1024, 66, 5);    /* 264 KiB, pca % 4 == 2: split, a partial last block */
-    test_route_split(768, 24, 8);     /* 72 KiB: not split */
-    test_route_split(1024, 64, 1);    /* one expert: labels 0 without routing */
     test_k1(1, SPX_ACT_SILU, 0);
     test_k1(0, SPX_ACT_GELU, 1);
     test_k3(&a);
