@@ -110,13 +110,12 @@ static inline __attribute__((always_inline)) void fold_group(const spx_router *r
         acc[c] = zz;
     for (uint32_t b = b0; b < b1; b++) {
         spx_f8f xv = {0, 0, 0, 0, 0, 0, 0, 0}, mv = xv, uv;
-        if (SPX_FOLD_PF) {   /* u and mean are cold in decode: keep SPX_FOLD_PF bytes of u in flight */
-            const char *pu = (const char *)(ug + 8 * ((size_t)b * kg)) + SPX_FOLD_PF;
-            for (uint32_t o = 0; o < 32 * kg; o += 64)
-                __builtin_prefetch(pu + o);
-            if (b % 2 == 0)
-                __builtin_prefetch((const char *)(r->mean + 8 * b) + SPX_FOLD_PF / kg);
-        }
+        /* u and mean are cold in decode: keep SPX_FOLD_PF bytes of u (and as many blocks of mean) in flight */
+        const char *pu = (const char *)(ug + 8 * ((size_t)b * kg)) + SPX_FOLD_PF;
+        for (uint32_t o = 0; o < 32 * kg; o += 64)
+            __builtin_prefetch(pu + o);
+        if (b % 2 == 0)
+            __builtin_prefetch((const char *)(r->mean + 8 * b) + SPX_FOLD_PF / kg);
         if (b < full) {
             memcpy(&xv, x + 8 * b, sizeof xv);
             memcpy(&mv, r->mean + 8 * b, sizeof mv);
@@ -178,9 +177,8 @@ static inline __attribute__((always_inline)) long fold_decide(const spx_router_f
     return (long)b;
 }
 
-/* the label from nparts partial sums acc [nparts x (k + 1)] (added in order); 1 when it fell back */
-static size_t fold_finish(const spx_router *r, const spx_router_fold *f, const float *x, const double *acc,
-                          unsigned nparts, float *Y, uint32_t *label)
+size_t spx_router_fold_finish(const spx_router *r, const spx_router_fold *f, const float *x, const double *acc,
+                              unsigned nparts, float *Y, uint32_t *label)
 {
     double s[SPX_FOLD_MAX_K];   /* f->k <= SPX_FOLD_MAX_K (spx_router_fold_worth) */
     double z2 = 0.0;
@@ -236,12 +234,6 @@ void spx_router_fold_part(const spx_router *r, const spx_router_fold *f, const f
     dots_generic(r, f, x, b0, b1, acc);
 }
 
-size_t spx_router_fold_finish(const spx_router *r, const spx_router_fold *f, const float *x, const double *acc,
-                              unsigned nparts, float *Y, uint32_t *label)
-{
-    return fold_finish(r, f, x, acc, nparts, Y, label);
-}
-
 size_t spx_router_fold_assign(const spx_router *r, const spx_router_fold *f, const float *X, size_t n, float *Y,
                               uint32_t *labels)
 {
@@ -250,7 +242,7 @@ size_t spx_router_fold_assign(const spx_router *r, const spx_router_fold *f, con
     for (size_t t = 0; t < n; t++) {
         const float *x = X + t * r->in_dim;
         spx_router_fold_part(r, f, x, 0, f->nblk, acc);
-        fb += fold_finish(r, f, x, acc, 1, Y + t * r->pca_dim, labels + t);
+        fb += spx_router_fold_finish(r, f, x, acc, 1, Y + t * r->pca_dim, labels + t);
     }
     return fb;
 }

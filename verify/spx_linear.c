@@ -255,6 +255,13 @@ static int sgemm_converted(const spx_linear *l, const float *X, size_t n, float 
     return 1;
 }
 
+/* y[r] += bias[r] for r in [r0, r1): one token's outputs */
+static void add_bias(const spx_linear *l, float *y, uint32_t r0, uint32_t r1)
+{
+    for (uint32_t r = r0; r < r1; r++)
+        y[r] += l->bias[r];
+}
+
 void spx_linear_forward(const spx_linear *l, const float *X, size_t n, float *Y)
 {
     const blasint rows = (blasint)l->rows, cols = (blasint)l->cols;
@@ -272,11 +279,18 @@ void spx_linear_forward(const spx_linear *l, const float *X, size_t n, float *Y)
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, rows, cols, 1.0f, X, cols,
                     l->w, cols, 0.0f, Y, rows);
-    if (l->bias) {
-        for (size_t i = 0; i < n; i++) {
-            float *y = Y + i * l->rows;
-            for (uint32_t r = 0; r < l->rows; r++)
-                y[r] += l->bias[r];
-        }
-    }
+    for (size_t i = 0; l->bias && i < n; i++)
+        add_bias(l, Y + i * l->rows, 0, l->rows);
+}
+
+int spx_linear_rows_native(const spx_linear *l)
+{
+    return l->kind == SPX_LINEAR_KMAT && spx_kmat_rows_native(l->km);
+}
+
+void spx_linear_forward_rows(const spx_linear *l, const float *x, float *y, uint32_t r0, uint32_t r1)
+{
+    spx_kmat_matvec_rows(l->km, x, y, r0, r1);
+    if (l->bias)
+        add_bias(l, y, r0, r1 < l->rows ? r1 : l->rows);
 }

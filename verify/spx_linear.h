@@ -106,6 +106,12 @@ int spx_linear_weights_differ(spx_ctx *ctx, const spx_linear *a, const spx_linea
  * spx_state_new ensure. */
 void spx_linear_forward(const spx_linear *l, const float *X, size_t n, float *Y);
 
+/* Rows [r0, r1) of spx_linear_forward for one token x, on the calling thread (only y[r0..r1) is
+ * written), the same bits: for callers that split a product over the pool themselves. Only for
+ * layers spx_linear_rows_native accepts: KMAT in a layout with native kernels (not DENSE F32). */
+int spx_linear_rows_native(const spx_linear *l);
+void spx_linear_forward_rows(const spx_linear *l, const float *x, float *y, uint32_t r0, uint32_t r1);
+
 /* Threads of the runtime's products: the kernel pool (spx_kern_set_threads) and OpenBLAS
  * (openblas_set_num_threads). n <= 0: the number of online CPUs. Returns the value in effect.
  * Process-wide; call at start-up, not while products run. */

@@ -325,19 +325,6 @@ typedef struct fused_job {
     double *acc;                   /* [parts x (k + 1)] */
 } fused_job;
 
-static int kmat_native(const spx_linear *l)
-{
-    return l->kind == SPX_LINEAR_KMAT && spx_kmat_rows_native(l->km);
-}
-
-static void rows_biased(const spx_linear *l, const float *x, float *y, uint32_t r0, uint32_t r1)
-{
-    spx_kmat_matvec_rows(l->km, x, y, r0, r1);
-    if (l->bias)
-        for (uint32_t r = r0; r < r1; r++)
-            y[r] += l->bias[r];
-}
-
 static void fused_task(void *arg, unsigned part, unsigned nparts)
 {
     const fused_job *j = arg;
@@ -347,8 +334,8 @@ static void fused_task(void *arg, unsigned part, unsigned nparts)
     const uint32_t r0 = 8 * b0, r1 = 8 * b1 < ffn ? 8 * b1 : ffn;
     if (r0 < r1) {
         if (j->gate)
-            rows_biased(j->gate, j->x, j->g, r0, r1);
-        rows_biased(j->up, j->x, j->h, r0, r1);
+            spx_linear_forward_rows(j->gate, j->x, j->g, r0, r1);
+        spx_linear_forward_rows(j->up, j->x, j->h, r0, r1);
         spx_ops_act(j->act, j->gated, j->g + r0, j->h + r0, r1 - r0);
     }
     spx_router_fold_part(j->r, j->f, j->h, b0, b1, j->acc + (size_t)part * (j->r->k + 1));
@@ -363,7 +350,7 @@ static int fused_up(const spx_model *model, spx_state *s, const spx_moe *moe, ui
     const spx_router_fold *f = moe->fold[1];
     double acc[SPX_FUSE_MAX_PARTS * (SPX_MOE_MAX_EXPERTS + 1)];   /* fold->k <= 256 */
     unsigned np = (unsigned)spx_kern_threads();
-    if (!f || !kmat_native(U) || (G && !kmat_native(G)))
+    if (!f || !spx_linear_rows_native(U) || (G && !spx_linear_rows_native(G)))
         return 0;
     if (np > SPX_FUSE_MAX_PARTS)
         np = SPX_FUSE_MAX_PARTS;
@@ -378,24 +365,16 @@ static int fused_up(const spx_model *model, spx_state *s, const spx_moe *moe, ui
     return 1;
 }
 
-void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks)
+/* gate/up experts: h = act(gate_e m) * up_e m into s->up [n x ffn], tokens grouped by ex->lab. A
+ * group with every token runs in place on s->xn / s->gate / s->up, exactly as the dense path does. */
+static void up_experts(const spx_model *model, spx_state *s, const spx_moe *moe, size_t n)
 {
     const spx_model_config *c = &model->cfg;
-    const spx_moe *moe = model->layers[layer].moe;
     const size_t dim = c->dim, ffn = c->ffn_dim;
     spx_expert_scratch *ex = &s->ex;
-    uint32_t start[SPX_MOE_MAX_EXPERTS + 1], down_label = 0;
-    int fused = 0;
-
-    /* gate/up: h = act(gate_e m) * up_e m into s->up [n x ffn]. A group with every token runs in
-     * place on s->xn / s->gate / s->up, exactly as the dense path does. */
-    spx_moe_route(&moe->r_up, moe->fold[0], s->xn, n, ex->in, ex->lab);
-    if (s->route_hook)
-        s->route_hook(s->route_ud, layer, 0, ex->lab, n);
-    if (n == 1)
-        fused = fused_up(model, s, moe, ex->lab[0], &down_label);
+    uint32_t start[SPX_MOE_MAX_EXPERTS + 1];
     group(ex->lab, n, moe->k_up, start, ex->idx);
-    for (uint32_t e = 0; e < moe->k_up && !fused; e++) {
+    for (uint32_t e = 0; e < moe->k_up; e++) {
         const uint32_t *idx = ex->idx + start[e];
         size_t ne = start[e + 1] - start[e];
         if (ne == 0)
@@ -414,6 +393,24 @@ void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n,
             scatter(ex->b, ffn, idx, ne, s->up);
         }
     }
+}
+
+void spx_moe_mlp(const spx_model *model, spx_state *s, uint32_t layer, size_t n, const spx_forward_hooks *hooks)
+{
+    const spx_model_config *c = &model->cfg;
+    const spx_moe *moe = model->layers[layer].moe;
+    const size_t dim = c->dim, ffn = c->ffn_dim;
+    spx_expert_scratch *ex = &s->ex;
+    uint32_t start[SPX_MOE_MAX_EXPERTS + 1], down_label = 0;
+    int fused = 0;
+
+    spx_moe_route(&moe->r_up, moe->fold[0], s->xn, n, ex->in, ex->lab);
+    if (s->route_hook)
+        s->route_hook(s->route_ud, layer, 0, ex->lab, n);
+    if (n == 1)
+        fused = fused_up(model, s, moe, ex->lab[0], &down_label);
+    if (!fused)
+        up_experts(model, s, moe, n);
     if (hooks && hooks->mlp_hidden)
         hooks->mlp_hidden(hooks->ud, layer, s->up, n);
 

@@ -78,9 +78,10 @@ int spx_moe_set_router(spx_ctx *ctx, spx_moe *moe, int which, uint32_t pca_dim, 
 void spx_moe_free(spx_moe *moe);
 
 /* spx_router_assign as the runtime runs it: labels [n] of X [n x in_dim], Y [n x rdim] scratch
- * (not written when k == 1: every label is 0 without reading X). With a fold (may be NULL) tokens are routed by spx_router_fold_assign; without, routers whose
- * projection holds >= 256 KiB are split over the kernel pool (rows of the projection for one
- * token, tokens for several). Either way the labels are the same as spx_router_assign's. */
+ * (not written when k == 1: every label is 0 without reading X). With a fold (may be NULL) tokens
+ * are routed by spx_router_fold_assign; without, routers whose projection holds >= 256 KiB are
+ * split over the kernel pool (rows of the projection for one token, tokens for several). Either
+ * way the labels are the same as spx_router_assign's. */
 void spx_moe_route(const spx_router *r, const spx_router_fold *fold, const float *X, size_t n, float *Y,
                    uint32_t *labels);
 

@@ -143,7 +143,7 @@ int spx_test_main(void)
 {
     check_random(768, 64, 8, 1, 11);
     check_random(2048, 64, 8, 1, 12);
-    check_random(333, 40, 20, 1, 13);    /* in_dim not a multiple of 8 or of the chunk */
+    check_random(333, 40, 20, 1, 13);    /* in_dim not a multiple of 8; centroid groups of 8, 8 and 4 */
     check_random(100, 16, 2, 0, 14);     /* arbitrary (not orthonormal) projection */
     {
         spx_rng rng;

@@ -80,7 +80,7 @@ static void test_route_split(uint32_t in_dim, uint32_t pca, uint32_t K)
 }
 
 /* logits [NTOK x V], hidden activations [2 layers][NTOK x ffn] and labels of a token-by-token
- * decode; returns the fused MLP count */
+ * decode (the hidden hook runs before the block's down routing, so nl[layer][1] is its token) */
 typedef struct decode_out {
     float *lg, *h;
     uint32_t lab[2][2][NTOK];
@@ -101,6 +101,7 @@ static void out_route(void *ud, uint32_t layer, int which, const uint32_t *label
     o->nl[layer][which] += n;
 }
 
+/* one decode into *o; returns the count of MLPs that ran fused */
 static uint64_t decode(const spx_model *model, const uint32_t *tok, decode_out *o)
 {
     spx_ctx ctx = SPX_CTX_INIT;
@@ -131,6 +132,7 @@ static void test_fused_decode(const xspec *xs)
     spx_model *model = NULL;
     uint32_t tok[NTOK];
     const int saved = spx_kern_threads();
+    const size_t saved_min = spx_kern_min_parallel();
     build_expanded(xm, xs);
     for (uint32_t l = 0; l < 2; l++)   /* experts 1 and 2 packed as kernels (bitmask), 0 dense fp32 (BLAS) */
         for (int b = 0; b < 2; b++) {
@@ -177,11 +179,11 @@ static void test_fused_decode(const xspec *xs)
             CHECK_MSG(memcmp(a.h, b.h, 2 * NTOK * F * sizeof(float)) == 0, "%d threads: hidden differs", t);
             CHECK_MSG(memcmp(a.lab, b.lab, sizeof a.lab) == 0, "%d threads: labels differ", t);
         }
-        spx_kern_set_min_parallel(256 * 1024);
         free(a.lg), free(b.lg), free(a.h), free(b.h);
     }
 done:
     spx_kern_set_threads(saved);
+    spx_kern_set_min_parallel(saved_min);
     spx_model_free(model);
     tmv_free(xm);
     free(xm);
